@@ -1,0 +1,31 @@
+"""Shared fixtures: the kernel sets of every available device, and hypothesis settings."""
+import importlib
+import os
+
+import numpy as np
+import pytest
+from hypothesis import settings
+
+settings.register_profile("nbkeras", max_examples=15, deadline=None, derandomize=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "nbkeras"))
+
+
+def _devices():
+    devices = ["cpu"]
+    try:
+        importlib.import_module("nbkeras.kernels.cuda")
+        devices.append("cuda")
+    except ImportError:
+        pass
+    return devices
+
+
+@pytest.fixture(params=_devices(), scope="session")
+def ops(request):
+    """The kernel namespace of one device (``nbkeras.kernels.cpu`` / ``.cuda``)."""
+    return importlib.import_module(f"nbkeras.kernels.{request.param}")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
