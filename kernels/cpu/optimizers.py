@@ -1,0 +1,255 @@
+"""Fused optimizer updates and gradient clipping over a flat parameter arena.
+
+Every function works in place on flat, C-contiguous, float32 1-D arrays: the
+weights ``w``, their gradients ``g`` and the optimizer's slot arrays (moments,
+accumulators), all of the same length. One call is one parallel loop over the
+whole arena: each element's weight, gradient and slots are read once and
+written once.
+
+The update rules are Keras 3's, term for term (``keras/src/optimizers/*.py``),
+including the decoupled weight decay that Keras's base optimizer applies before
+the update (``w <- w - w * weight_decay * lr``); ``weight_decay == 0`` means
+none.
+
+Scalar conventions (so that each kernel compiles once):
+
+- hyperparameters (``lr``, ``beta_1``, ``epsilon``, ...) are passed as Python
+  floats and rounded to float32 once, at the top of the kernel, exactly where
+  Keras casts them; derived constants such as ``1 - beta_1`` are formed in
+  double precision first, as Keras's Python arithmetic does;
+- ``step`` (Adam) is the 1-based step number, Keras's ``local_step =
+  iterations + 1``;
+- flags are Python bools;
+- a slot array that the chosen options do not use (SGD's momentum when
+  ``momentum == 0``, Adam's ``vhat`` without amsgrad, ...) may be an empty
+  float32 array.
+
+Norms for clipping are accumulated in float64 and rounded to float32.
+"""
+import numpy as np
+from numba import prange
+
+from ._jit import kernel
+
+__all__ = [
+    "sgd_update",
+    "adagrad_update",
+    "rmsprop_update",
+    "adam_update",
+    "clip_by_value",
+    "clip_by_norm_segments",
+    "clip_by_global_norm",
+    "scale_inplace",
+]
+
+
+@kernel(parallel=True)
+def sgd_update(w, g, m, lr, momentum, nesterov, weight_decay):
+    """SGD (Keras 3), in place.
+
+    ``momentum == 0``: ``w -= g * lr`` (``m`` is not touched, may be empty).
+    Otherwise ``m = m * momentum - g * lr`` then ``w += m`` or, with
+    ``nesterov``, ``w += m * momentum - g * lr``.
+    """
+    lr32 = np.float32(lr)
+    mom32 = np.float32(momentum)
+    wd32 = np.float32(weight_decay)
+    decay = weight_decay != 0.0
+    use_m = momentum != 0.0
+    for i in prange(w.shape[0]):
+        wi = w[i]
+        if decay:
+            wi = wi - wi * wd32 * lr32
+        gi = g[i]
+        if use_m:
+            mi = m[i] * mom32 - gi * lr32
+            m[i] = mi
+            if nesterov:
+                wi = wi + (mi * mom32 - gi * lr32)
+            else:
+                wi = wi + mi
+        else:
+            wi = wi - gi * lr32
+        w[i] = wi
+
+
+@kernel(parallel=True)
+def adagrad_update(w, g, acc, lr, epsilon, weight_decay):
+    """Adagrad (Keras 3), in place: ``acc += g*g; w -= lr*g / sqrt(acc + eps)``.
+
+    ``acc`` starts at ``initial_accumulator_value`` (Keras: 0.1), set by the caller.
+    """
+    lr32 = np.float32(lr)
+    eps32 = np.float32(epsilon)
+    wd32 = np.float32(weight_decay)
+    decay = weight_decay != 0.0
+    for i in prange(w.shape[0]):
+        wi = w[i]
+        if decay:
+            wi = wi - wi * wd32 * lr32
+        gi = g[i]
+        ai = acc[i] + gi * gi
+        acc[i] = ai
+        w[i] = wi - (lr32 * gi) / np.sqrt(ai + eps32)
+
+
+@kernel(parallel=True)
+def rmsprop_update(w, g, velocity, momentum_buf, average_grad, lr, rho,
+                   momentum, epsilon, centered, weight_decay):
+    """RMSprop (Keras 3), in place.
+
+    ``velocity = rho*velocity + (1-rho)*g^2``; centered:
+    ``average_grad = rho*average_grad + (1-rho)*g`` and
+    ``denominator = velocity - average_grad^2 + eps``, else
+    ``denominator = velocity + eps``; ``increment = lr*g / sqrt(denominator)``;
+    ``momentum > 0``: ``momentum_buf = momentum*momentum_buf + increment;
+    w -= momentum_buf``, else ``w -= increment``. Unused slots may be empty.
+    """
+    lr32 = np.float32(lr)
+    rho32 = np.float32(rho)
+    one_m_rho = np.float32(1.0 - rho)
+    mom32 = np.float32(momentum)
+    eps32 = np.float32(epsilon)
+    wd32 = np.float32(weight_decay)
+    decay = weight_decay != 0.0
+    use_m = momentum > 0.0
+    for i in prange(w.shape[0]):
+        wi = w[i]
+        if decay:
+            wi = wi - wi * wd32 * lr32
+        gi = g[i]
+        vi = rho32 * velocity[i] + one_m_rho * (gi * gi)
+        velocity[i] = vi
+        if centered:
+            ai = rho32 * average_grad[i] + one_m_rho * gi
+            average_grad[i] = ai
+            denom = vi - ai * ai + eps32
+        else:
+            denom = vi + eps32
+        inc = (lr32 * gi) / np.sqrt(denom)
+        if use_m:
+            mi = mom32 * momentum_buf[i] + inc
+            momentum_buf[i] = mi
+            wi = wi - mi
+        else:
+            wi = wi - inc
+        w[i] = wi
+
+
+@kernel(parallel=True)
+def adam_update(w, g, m, v, vhat, lr, beta_1, beta_2, epsilon, step, amsgrad,
+                weight_decay):
+    """Adam / AdamW (Keras 3), in place; ``step`` is 1-based (iterations + 1).
+
+    ``alpha = lr * sqrt(1 - beta_2^step) / (1 - beta_1^step)``;
+    ``m += (g - m)*(1 - beta_1)``; ``v += (g*g - v)*(1 - beta_2)``; amsgrad:
+    ``vhat = max(vhat, v)`` and ``vhat`` replaces ``v`` below;
+    ``w -= alpha * m / (sqrt(v) + eps)`` (epsilon outside the sqrt).
+    AdamW is this with ``weight_decay`` (decoupled: ``w -= w*wd*lr`` first).
+    """
+    lr32 = np.float32(lr)
+    t32 = np.float32(step)
+    b1p = np.float32(beta_1) ** t32
+    b2p = np.float32(beta_2) ** t32
+    one32 = np.float32(1.0)
+    alpha = lr32 * np.sqrt(one32 - b2p) / (one32 - b1p)
+    one_m_b1 = np.float32(1.0 - beta_1)
+    one_m_b2 = np.float32(1.0 - beta_2)
+    eps32 = np.float32(epsilon)
+    wd32 = np.float32(weight_decay)
+    decay = weight_decay != 0.0
+    for i in prange(w.shape[0]):
+        wi = w[i]
+        if decay:
+            wi = wi - wi * wd32 * lr32
+        gi = g[i]
+        mi = m[i]
+        mi = mi + (gi - mi) * one_m_b1
+        m[i] = mi
+        vi = v[i]
+        vi = vi + (gi * gi - vi) * one_m_b2
+        v[i] = vi
+        if amsgrad:
+            hi = vhat[i]
+            if vi > hi:
+                hi = vi
+            vhat[i] = hi
+            vi = hi
+        w[i] = wi - (mi * alpha) / (np.sqrt(vi) + eps32)
+
+
+@kernel(parallel=True)
+def clip_by_value(g, clipvalue):
+    """``g = clip(g, -clipvalue, clipvalue)`` in place (NaN stays NaN)."""
+    hi = np.float32(clipvalue)
+    lo = -hi
+    for i in prange(g.shape[0]):
+        x = g[i]
+        if x > hi:
+            g[i] = hi
+        elif x < lo:
+            g[i] = lo
+
+
+@kernel(parallel=True)
+def _sum_squares(g, start, stop):
+    s = 0.0
+    for i in prange(start, stop):
+        x = np.float64(g[i])
+        s += x * x
+    return s
+
+
+@kernel(parallel=True)
+def _scale_range(g, start, stop, scale):
+    for i in prange(start, stop):
+        g[i] = g[i] * scale
+
+
+@kernel
+def clip_by_norm_segments(g, offsets, clipnorm):
+    """Per-variable clipnorm (Keras ``_clip_by_norm``), in place.
+
+    Variable ``k`` is ``g[offsets[k]:offsets[k+1]]`` (``offsets``: int64,
+    length ``n_variables + 1``, ``offsets[0] == 0``). Each segment whose L2 norm
+    exceeds ``clipnorm`` is scaled by ``clipnorm / norm``; a zero-norm segment
+    is left alone; an inf or NaN norm turns the segment to 0/NaN like Keras.
+    Returns the float32 norms of the segments (before clipping).
+    """
+    c32 = np.float32(clipnorm)
+    nseg = offsets.shape[0] - 1
+    norms = np.empty(nseg, dtype=np.float32)
+    for k in range(nseg):
+        a = offsets[k]
+        b = offsets[k + 1]
+        n = np.float32(np.sqrt(_sum_squares(g, a, b)))
+        norms[k] = n
+        if not n <= c32:  # norm > clipnorm, or NaN
+            _scale_range(g, a, b, c32 / n)
+    return norms
+
+
+@kernel
+def clip_by_global_norm(g, clipnorm):
+    """Keras ``clip_by_global_norm`` over the whole arena, in place.
+
+    Scales ``g`` by ``clipnorm / norm`` when ``norm > clipnorm``; a non-finite
+    norm makes every gradient NaN (as Keras does). Returns the float32 norm.
+    """
+    c32 = np.float32(clipnorm)
+    start = np.int64(0)  # not a literal 0: reuse the per-segment compilations
+    stop = np.int64(g.shape[0])
+    n = np.float32(np.sqrt(_sum_squares(g, start, stop)))
+    if not np.isfinite(n):
+        _scale_range(g, start, stop, np.float32(np.nan))
+    elif n > c32:
+        _scale_range(g, start, stop, c32 / n)
+    return n
+
+
+@kernel(parallel=True)
+def scale_inplace(x, factor):
+    """``x *= factor`` in place (``factor`` rounded to float32)."""
+    f32 = np.float32(factor)
+    for i in prange(x.shape[0]):
+        x[i] = x[i] * f32
