@@ -13,9 +13,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "nbkeras"))
 def _devices():
     devices = ["cpu"]
     try:
-        importlib.import_module("nbkeras.kernels.cuda")
-        devices.append("cuda")
-    except ImportError:
+        cuda = importlib.import_module("nbkeras.kernels.cuda")
+        if cuda.is_available():
+            devices.append("cuda")
+    except (ImportError, AttributeError):
         pass
     return devices
 

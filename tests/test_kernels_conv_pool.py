@@ -36,7 +36,7 @@ def test_conv2d_forward_backward(ops, case):
     cols = np.empty((rows, kh * kw * c), np.float32)
     z = np.empty((rows, f), np.float32)
     ops.conv2d_forward(x, kernel.reshape(-1, f), b, kh, kw, sh, sw, pt, pl, oh, ow, 0,
-                       np.float32(0), cols, z, z)
+                       np.float32(0), cols, z, z, 3)
     want = ref.conv2d(x, kernel, b, (sh, sw), padding)
     assert z.dtype == np.float32
     np.testing.assert_allclose(z.reshape(n, oh, ow, f), want, rtol=1e-4, atol=1e-4)
@@ -46,7 +46,7 @@ def test_conv2d_forward_backward(ops, case):
     db = np.empty(f, np.float32)
     dx = np.empty_like(x)
     ops.conv2d_backward(kernel.reshape(-1, f), cols, z, z, dy.copy(), kh, kw, sh, sw, pt, pl,
-                        oh, ow, 0, np.float32(0), np.empty_like(dy), dw2, db, dx)
+                        oh, ow, 0, np.float32(0), np.empty_like(dy), dw2, db, dx, 3)
     want_dx, want_dk = ref.conv2d_backward(x, kernel, dy.reshape(n, oh, ow, f).astype(np.float64),
                                            (sh, sw), padding)
     np.testing.assert_allclose(dx, want_dx, rtol=1e-4, atol=1e-4)

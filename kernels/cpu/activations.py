@@ -2,8 +2,9 @@
 
 Each element-wise function has a forward ``f(x)`` and a derivative written in
 terms of both ``x`` and ``y = f(x)``, whichever is cheaper and more stable.
-Bias addition is fused in (``b`` may be empty), and the backward pass also
-reduces the bias gradient, so a Dense or Conv2D epilogue is one pass.
+The ``*_rows`` helpers work on a row range serially; Dense and Conv2D call them
+inside their own parallel loops (one parallel region per layer), the public
+kernels wrap them in a parallel loop of their own.
 """
 import math
 
@@ -23,8 +24,16 @@ _INV_SQRT2 = np.float32(0.7071067811865476)
 _INV_SQRT2PI = np.float32(0.3989422804014327)
 _SIXTH = np.float32(1.0 / 6.0)
 _THREE = np.float32(3.0)
-# Row chunks of a parallel column reduction: enough to balance any thread count.
-REDUCTION_CHUNKS = 64
+
+
+def row_range(rows, chunks, t):
+    """Rows [r0, r1) of chunk ``t`` when ``rows`` are split into ``chunks`` parts."""
+    step = (rows + chunks - 1) // chunks
+    r0 = min(rows, t * step)
+    return r0, min(rows, r0 + step)
+
+
+row_range = kernel(row_range)
 
 
 @kernel
@@ -98,50 +107,66 @@ def derivative(code, x, y, alpha):
     return _ONE
 
 
-@kernel(parallel=True)
-def bias_activation_forward(z, b, code, alpha, y):
-    """y[r, :] = f(z[r, :] + b) for a (rows, features) array; ``b`` may be empty.
-
-    ``y`` may be ``z`` itself. When ``b`` is given, ``z`` is updated to z + b so
-    the backward pass sees the true pre-activation.
-    """
-    rows, cols = z.shape
+@kernel
+def bias_activation_rows(z, b, code, alpha, y, r0, r1):
+    """Rows [r0, r1): z += b (when ``b`` is non-empty), y = f(z). ``y`` may be ``z``."""
+    cols = z.shape[1]
     has_bias = b.shape[0] > 0
-    for r in prange(rows):
+    for r in range(r0, r1):
+        if has_bias:
+            for c in range(cols):
+                z[r, c] += b[c]
+        if code == LINEAR:
+            if y.ctypes.data != z.ctypes.data:
+                for c in range(cols):
+                    y[r, c] = z[r, c]
+        else:
+            for c in range(cols):
+                y[r, c] = activate(code, z[r, c], alpha)
+
+
+@kernel
+def activation_grad_rows(z, y, dy, code, alpha, dz, r0, r1, db_partial):
+    """Rows [r0, r1): dz = dy * f'(z); adds the column sums of dz into ``db_partial``
+    (skipped when it is empty). ``dz`` may be ``dy``."""
+    cols = z.shape[1]
+    with_db = db_partial.shape[0] > 0
+    for r in range(r0, r1):
         for c in range(cols):
-            v = z[r, c]
-            if has_bias:
-                v += b[c]
-                z[r, c] = v
-            y[r, c] = activate(code, v, alpha)
+            if code == LINEAR:
+                g = dy[r, c]
+            else:
+                g = dy[r, c] * derivative(code, z[r, c], y[r, c], alpha)
+            dz[r, c] = g
+            if with_db:
+                db_partial[c] += g
+
+
+@kernel
+def sum_partials(partial, out):
+    """out = partial.sum(axis=0), serially (the reduction of per-chunk results)."""
+    out[...] = partial[0]
+    for t in range(1, partial.shape[0]):
+        out += partial[t]
 
 
 @kernel(parallel=True)
-def bias_activation_backward(z, y, dy, code, alpha, dz, db):
-    """dz = dy * f'(z) and, when ``db`` is non-empty, db = column sums of dz.
-
-    ``dz`` may be ``dy`` itself. Rows are split into a fixed number of chunks;
-    each chunk sums into its own row of a partial buffer (no shared writes).
-    """
-    rows, cols = z.shape
-    chunks = max(1, min(REDUCTION_CHUNKS, rows))
-    partial = np.zeros((chunks, cols), dtype=np.float32)
-    step = (rows + chunks - 1) // chunks
+def bias_activation_forward(z, b, code, alpha, y, chunks):
+    """y = f(z + b) for a (rows, features) array; z is updated to z + b."""
     for t in prange(chunks):
-        for r in range(t * step, min(rows, (t + 1) * step)):
-            for c in range(cols):
-                if code == LINEAR:
-                    g = dy[r, c]
-                else:
-                    g = dy[r, c] * derivative(code, z[r, c], y[r, c], alpha)
-                dz[r, c] = g
-                partial[t, c] += g
+        r0, r1 = row_range(z.shape[0], chunks, t)
+        bias_activation_rows(z, b, code, alpha, y, r0, r1)
+
+
+@kernel(parallel=True)
+def bias_activation_backward(z, y, dy, code, alpha, dz, db, chunks):
+    """dz = dy * f'(z) and, when ``db`` is non-empty, db = column sums of dz."""
+    partial = np.zeros((chunks, db.shape[0]), dtype=np.float32)
+    for t in prange(chunks):
+        r0, r1 = row_range(z.shape[0], chunks, t)
+        activation_grad_rows(z, y, dy, code, alpha, dz, r0, r1, partial[t])
     if db.shape[0] > 0:
-        for c in range(cols):
-            s = _ZERO
-            for t in range(chunks):
-                s += partial[t, c]
-            db[c] = s
+        sum_partials(partial, db)
 
 
 @kernel(parallel=True)

@@ -5,37 +5,55 @@ im2col writes each patch in the same (i, j, channel) order, so no weight copy is
 needed. Padding is applied inside im2col (zeros), never by padding the input.
 Forward:  cols = im2col(x); z = cols @ w2 (+ b); y = f(z).
 Backward: dz = dy * f'(z); db = sum(dz); dw2 = cols^T dz; dcols = dz w2^T; dx = col2im(dcols).
+
+Like Dense, the output rows are split into ``chunks`` parts, one per thread, and
+each part runs im2col, a single-threaded GEMM and the epilogue back to back
+while its slice of ``cols`` is still in cache. Within a kernel row of a patch
+the ``kw * in`` inputs are contiguous in NHWC, so they are copied as one span.
 """
 import numpy as np
 from numba import prange
 
 from ._jit import kernel
-from .activations import bias_activation_forward, bias_activation_backward
+from .activations import bias_activation_rows, activation_grad_rows, row_range, sum_partials
 
 _ZERO = np.float32(0.0)
 
 
-@kernel(parallel=True)
-def im2col(x, kh, kw, sh, sw, pad_top, pad_left, oh, ow, cols):
-    """cols[(n, p, q), (i, j, c)] = x[n, p*sh + i - pad_top, q*sw + j - pad_left, c] (0 outside)."""
+@kernel
+def _im2col_rows(x, kh, kw, sh, sw, pad_top, pad_left, oh, ow, cols, r0, r1):
     n, h, w, c = x.shape
-    for nr in prange(n * oh):
-        b = nr // oh
-        p = nr % oh
-        for q in range(ow):
-            row = nr * ow + q
-            col = 0
-            for i in range(kh):
-                hi = p * sh + i - pad_top
+    span = kw * c
+    flat = x.reshape(-1)
+    for row in range(r0, r1):
+        b = row // (oh * ow)
+        p = (row // ow) % oh
+        q = row % ow
+        w0 = q * sw - pad_left
+        for i in range(kh):
+            hi = p * sh + i - pad_top
+            base = i * span
+            if hi < 0 or hi >= h:
+                for k in range(span):
+                    cols[row, base + k] = _ZERO
+            elif w0 >= 0 and w0 + kw <= w:
+                start = ((b * h + hi) * w + w0) * c
+                for k in range(span):
+                    cols[row, base + k] = flat[start + k]
+            else:
                 for j in range(kw):
-                    wi = q * sw + j - pad_left
-                    if hi >= 0 and hi < h and wi >= 0 and wi < w:
-                        for ch in range(c):
-                            cols[row, col + ch] = x[b, hi, wi, ch]
-                    else:
-                        for ch in range(c):
-                            cols[row, col + ch] = _ZERO
-                    col += c
+                    wi = w0 + j
+                    inside = wi >= 0 and wi < w
+                    for ch in range(c):
+                        cols[row, base + j * c + ch] = x[b, hi, wi, ch] if inside else _ZERO
+
+
+@kernel(parallel=True)
+def im2col(x, kh, kw, sh, sw, pad_top, pad_left, oh, ow, cols, chunks):
+    """cols[(n, p, q), (i, j, c)] = x[n, p*sh + i - pad_top, q*sw + j - pad_left, c] (0 outside)."""
+    for t in prange(chunks):
+        r0, r1 = row_range(cols.shape[0], chunks, t)
+        _im2col_rows(x, kh, kw, sh, sw, pad_top, pad_left, oh, ow, cols, r0, r1)
 
 
 @kernel(parallel=True)
@@ -61,28 +79,47 @@ def col2im(cols, kh, kw, sh, sw, pad_top, pad_left, oh, ow, dx):
                         col += c
 
 
-@kernel
+@kernel(parallel=True)
 def conv2d_forward(x, w2, b, kh, kw, sh, sw, pad_top, pad_left, oh, ow, code, alpha,
-                   cols, z, y):
+                   cols, z, y, chunks):
     """Convolve NHWC ``x`` with ``w2`` = kernel.reshape(kh*kw*in, out).
 
     ``cols`` (n*oh*ow, kh*kw*in), ``z`` and ``y`` (n*oh*ow, out) are caller-owned
     workspaces, reused across steps; ``y`` may be ``z``; ``b`` may be empty.
     """
-    im2col(x, kh, kw, sh, sw, pad_top, pad_left, oh, ow, cols)
-    np.dot(cols, w2, z)
-    bias_activation_forward(z, b, code, alpha, y)
+    for t in prange(chunks):
+        r0, r1 = row_range(cols.shape[0], chunks, t)
+        if r0 < r1:
+            _im2col_rows(x, kh, kw, sh, sw, pad_top, pad_left, oh, ow, cols, r0, r1)
+            np.dot(cols[r0:r1], w2, z[r0:r1])
+            bias_activation_rows(z, b, code, alpha, y, r0, r1)
+
+
+@kernel(parallel=True)
+def _conv2d_backward_gemms(w2, cols, z, y, dy, code, alpha, dz, dw2, db, need_dx, chunks):
+    rows = cols.shape[0]
+    dw_partial = np.zeros((chunks,) + dw2.shape, dtype=np.float32)
+    db_partial = np.zeros((chunks, db.shape[0]), dtype=np.float32)
+    for t in prange(chunks):
+        r0, r1 = row_range(rows, chunks, t)
+        if r0 < r1:
+            activation_grad_rows(z, y, dy, code, alpha, dz, r0, r1, db_partial[t])
+            np.dot(cols[r0:r1].T, dz[r0:r1], dw_partial[t])
+            if need_dx:
+                np.dot(dz[r0:r1], w2.T, cols[r0:r1])
+    sum_partials(dw_partial, dw2)
+    if db.shape[0] > 0:
+        sum_partials(db_partial, db)
 
 
 @kernel
 def conv2d_backward(w2, cols, z, y, dy, kh, kw, sh, sw, pad_top, pad_left, oh, ow,
-                    code, alpha, dz, dw2, db, dx):
+                    code, alpha, dz, dw2, db, dx, chunks):
     """Gradients of conv2d_forward; ``cols`` is overwritten (reused for dcols).
 
     ``dx`` may be empty (first layer: its input gradient is never needed).
     """
-    bias_activation_backward(z, y, dy, code, alpha, dz, db)
-    np.dot(cols.T, dz, dw2)
-    if dx.shape[0] > 0:
-        np.dot(dz, w2.T, cols)
+    need_dx = dx.shape[0] > 0
+    _conv2d_backward_gemms(w2, cols, z, y, dy, code, alpha, dz, dw2, db, need_dx, chunks)
+    if need_dx:
         col2im(cols, kh, kw, sh, sw, pad_top, pad_left, oh, ow, dx)

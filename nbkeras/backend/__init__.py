@@ -4,14 +4,21 @@ Layers, losses and optimizers never import ``nbkeras.kernels.cpu`` (or ``.cuda``
 themselves: they call :func:`ops` for the kernel set of the current device and
 use :func:`zeros`/:func:`empty`/:func:`to_device`/:func:`to_host` for arrays, so a
 second device slots in here without touching them.
+
+Threads (CPU): kernels split their work into :func:`num_threads` chunks on
+Numba's thread pool (``NUMBA_NUM_THREADS`` is respected) and call the BLAS that
+SciPy ships from inside those threads. That BLAS is pinned to one thread when
+the CPU kernels are first loaded, so two thread pools never fight over the
+cores; NumPy's own BLAS, which user code calls, is left alone.
 """
 import importlib
+import os
 
 import numpy as np
 
 floatx = "float32"
 _DEVICES = ("cpu", "cuda")
-_state = {"device": "cpu", "ops": None}
+_state = {"device": "cpu", "ops": None, "threads": None}
 
 
 def device():
@@ -33,8 +40,33 @@ def set_device(name):
 def ops():
     """The kernel namespace of the current device (imported on first use)."""
     if _state["ops"] is None:
+        if _state["device"] == "cpu":
+            _pin_kernel_blas_to_one_thread()
         _state["ops"] = importlib.import_module(f"nbkeras.kernels.{_state['device']}")
     return _state["ops"]
+
+
+def num_threads():
+    """How many chunks a CPU kernel splits its rows into: Numba's thread count."""
+    if _state["threads"] is None:
+        import numba
+        _state["threads"] = int(numba.get_num_threads())
+    return _state["threads"]
+
+
+def _pin_kernel_blas_to_one_thread():
+    """Limit the BLAS library SciPy ships (the one ``np.dot`` in @njit calls) to one
+    thread. Our kernels parallelise around it on Numba's pool instead."""
+    try:
+        import scipy
+        import scipy.linalg.cython_blas  # noqa: F401  (loads the library)
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return
+    scipy_dir = os.path.dirname(scipy.__file__)
+    for lib in ThreadpoolController().lib_controllers:
+        if lib.user_api == "blas" and lib.filepath.startswith(scipy_dir):
+            lib.set_num_threads(1)
 
 
 def zeros(shape, dtype=np.float32):
@@ -55,10 +87,12 @@ def to_host(x):
     return np.asarray(x)
 
 
-def floatx_():
-    return floatx
-
-
 def epsilon():
     """Keras's fuzz factor (``keras.backend.epsilon()``)."""
     return 1e-7
+
+
+def clear_session():
+    """Reset layer-name counters, as ``keras.backend.clear_session()`` does."""
+    from ..utils import naming
+    naming.reset()

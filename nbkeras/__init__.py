@@ -1,0 +1,11 @@
+"""nbkeras: the Keras API on Numba kernels.
+
+``import nbkeras as keras`` and a classic Keras script runs unchanged.
+"""
+__version__ = "0.1.0"
+
+from . import backend, activations, initializers, losses, metrics, optimizers, callbacks
+from . import layers, models, utils, datasets
+from .layers import Input, Layer
+from .models import Model, Sequential
+from .variables import Variable

@@ -1,0 +1,98 @@
+"""Conv2D: NHWC, kernel (kh, kw, in, filters), im2col + GEMM with a fused epilogue."""
+from .. import activations, backend
+from ._epilogue import (output_buffers, finish_forward, pre_activation_grad,
+                        empty_like_rank, check_last_dim)
+from ._geometry import pair, normalize_padding, window_2d
+from .layer import Layer
+
+
+class Conv2D(Layer):
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
+                 data_format=None, dilation_rate=(1, 1), groups=1, activation=None,
+                 use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(filters, int) or filters <= 0:
+            raise ValueError(f"Conv2D '{self.name}': `filters` must be a positive integer, "
+                             f"received {filters!r}.")
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"Conv2D '{self.name}': only data_format='channels_last' "
+                             f"(NHWC) is supported, received {data_format!r}.")
+        if pair(dilation_rate, "dilation_rate", self.name) != (1, 1) or groups != 1:
+            raise NotImplementedError(
+                f"Conv2D '{self.name}': dilation_rate != 1 and groups != 1 are not supported yet.")
+        for arg, value in (("kernel_regularizer", kernel_regularizer),
+                           ("bias_regularizer", bias_regularizer),
+                           ("activity_regularizer", activity_regularizer),
+                           ("kernel_constraint", kernel_constraint),
+                           ("bias_constraint", bias_constraint)):
+            if value is not None:
+                raise NotImplementedError(f"Conv2D '{self.name}': `{arg}` is not supported yet.")
+        self.filters = filters
+        self.kernel_size = pair(kernel_size, "kernel_size", self.name)
+        self.strides = pair(strides, "strides", self.name)
+        self.padding = normalize_padding(padding, self.name)
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            window_2d(self, input_shape, self.kernel_size, self.strides, self.padding)
+        self.in_channels = int(input_shape[-1])
+        kh, kw = self.kernel_size
+        self.kernel = self.add_weight((kh, kw, self.in_channels, self.filters),
+                                      self.kernel_initializer, "kernel")
+        self.bias = (self.add_weight((self.filters,), self.bias_initializer, "bias")
+                     if self.use_bias else None)
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        oh, ow, _, _ = window_2d(self, input_shape, self.kernel_size, self.strides, self.padding)
+        return (input_shape[0], oh, ow, self.filters)
+
+    def call(self, inputs, training=False):
+        geometry = window_2d(self, inputs.shape, self.kernel_size, self.strides, self.padding)
+        check_last_dim(self, inputs.shape, self.in_channels)
+        oh, ow, pt, pl = geometry
+        n = inputs.shape[0]
+        kh, kw = self.kernel_size
+        rows = n * oh * ow
+        cols = self.workspace("cols", (rows, kh * kw * self.in_channels))
+        z, y, y_kernel = output_buffers(self, self.activation, (rows, self.filters))
+        w2 = self.kernel.value.reshape(-1, self.filters)
+        b = self.bias.value if self.use_bias else empty_like_rank(1)
+        backend.ops().conv2d_forward(inputs, w2, b, kh, kw, self.strides[0], self.strides[1],
+                                     pt, pl, oh, ow, self.activation.code,
+                                     self.activation.alpha, cols, z, y_kernel,
+                                     backend.num_threads())
+        finish_forward(self.activation, z, y)
+        self._cols, self._z, self._y = cols, z, y
+        self._in_shape, self._geometry = inputs.shape, geometry
+        return y.reshape(n, oh, ow, self.filters)
+
+    def backward(self, grad_output):
+        oh, ow, pt, pl = self._geometry
+        kh, kw = self.kernel_size
+        dy, code = pre_activation_grad(self, self.activation, self._y,
+                                       grad_output.reshape(self._z.shape))
+        dx = (self.workspace("dx", self._in_shape) if self.needs_input_grad
+              else empty_like_rank(4))
+        db = self.bias.grad if self.use_bias else empty_like_rank(1)
+        backend.ops().conv2d_backward(
+            self.kernel.value.reshape(-1, self.filters), self._cols, self._z, self._y, dy,
+            kh, kw, self.strides[0], self.strides[1], pt, pl, oh, ow, code,
+            self.activation.alpha, dy, self.kernel.grad.reshape(-1, self.filters), db, dx,
+            backend.num_threads())
+        return dx if self.needs_input_grad else None
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=self.filters, kernel_size=self.kernel_size,
+                      strides=self.strides, padding=self.padding,
+                      data_format="channels_last", dilation_rate=(1, 1), groups=1,
+                      activation=self.activation.name, use_bias=self.use_bias)
+        return config

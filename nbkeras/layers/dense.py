@@ -1,0 +1,78 @@
+"""Dense: y = activation(x @ kernel + bias) over the last axis; kernel (in, units)."""
+import numpy as np
+
+from .. import activations, backend
+from ._epilogue import (output_buffers, finish_forward, pre_activation_grad,
+                        empty_like_rank, check_last_dim)
+from .layer import Layer
+
+
+class Dense(Layer):
+    def __init__(self, units, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(units, (int, np.integer)) or units <= 0:
+            raise ValueError(f"Dense '{self.name}': `units` must be a positive integer, "
+                             f"received units={units!r}.")
+        for arg, value in (("kernel_regularizer", kernel_regularizer),
+                           ("bias_regularizer", bias_regularizer),
+                           ("activity_regularizer", activity_regularizer),
+                           ("kernel_constraint", kernel_constraint),
+                           ("bias_constraint", bias_constraint)):
+            if value is not None:
+                raise NotImplementedError(f"Dense '{self.name}': `{arg}` is not supported yet.")
+        self.units = int(units)
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+
+    def build(self, input_shape):
+        if len(input_shape) < 2 or input_shape[-1] is None:
+            raise ValueError(f"Dense '{self.name}' needs a known last input dimension, "
+                             f"received input shape {tuple(input_shape)}.")
+        self.input_dim = int(input_shape[-1])
+        self.kernel = self.add_weight((self.input_dim, self.units), self.kernel_initializer, "kernel")
+        self.bias = (self.add_weight((self.units,), self.bias_initializer, "bias")
+                     if self.use_bias else None)
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def call(self, inputs, training=False):
+        check_last_dim(self, inputs.shape, self.input_dim)
+        x = inputs.reshape(-1, self.input_dim)
+        z, y, y_kernel = output_buffers(self, self.activation, (x.shape[0], self.units))
+        b = self.bias.value if self.use_bias else empty_like_rank(1)
+        backend.ops().dense_forward(x, self.kernel.value, b, self.activation.code,
+                                    self.activation.alpha, z, y_kernel,
+                                    backend.num_threads())
+        finish_forward(self.activation, z, y)
+        self._x, self._z, self._y, self._in_shape = x, z, y, inputs.shape
+        return y.reshape(inputs.shape[:-1] + (self.units,))
+
+    def backward(self, grad_output):
+        dy, code = pre_activation_grad(self, self.activation, self._y,
+                                       grad_output.reshape(self._z.shape))
+        dx = (self.workspace("dx", self._x.shape) if self.needs_input_grad
+              else empty_like_rank(2))
+        db = self.bias.grad if self.use_bias else empty_like_rank(1)
+        backend.ops().dense_backward(self._x, self.kernel.value, self._z, self._y, dy, code,
+                                     self.activation.alpha, dy, self.kernel.grad, db, dx,
+                                     backend.num_threads())
+        return dx.reshape(self._in_shape) if self.needs_input_grad else None
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(units=self.units, activation=self.activation.name,
+                      use_bias=self.use_bias,
+                      kernel_initializer=_init_name(self.kernel_initializer),
+                      bias_initializer=_init_name(self.bias_initializer))
+        return config
+
+
+def _init_name(init):
+    return init if isinstance(init, str) else type(init).__name__

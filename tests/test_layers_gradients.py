@@ -1,0 +1,95 @@
+"""Every layer's backward pass against finite differences of the float64 reference.
+
+For a random upstream gradient ``dy`` the scalar L = sum(layer(x) * dy) has
+dL/dx = layer.backward(dy) and dL/dw = each weight's ``grad``.
+"""
+import numpy as np
+import pytest
+
+from nbkeras import layers
+import reference as ref
+
+
+def _check(layer, x, forward64, rtol=2e-3, atol=2e-3):
+    """forward64(x, *weights) recomputes the layer in float64 from the reference."""
+    rng = np.random.default_rng(7)
+    layer._ensure_built(x.shape)
+    weights = [w.numpy().astype(np.float64) for w in layer.weights]
+    y = layer.call(x.astype(np.float32), training=True)
+    dy = rng.standard_normal(y.shape)
+    y = np.array(y)
+    np.testing.assert_allclose(y, forward64(x.astype(np.float64), *weights), rtol=1e-4, atol=1e-4)
+    layer.needs_input_grad = True
+    dx = np.array(layer.backward(dy.astype(np.float32).copy()))
+    grads = [w.grad.copy() for w in layer.weights]
+    fx = lambda v: float((forward64(v, *weights) * dy).sum())
+    np.testing.assert_allclose(dx, ref.numeric_grad(fx, x, 1e-3), rtol=rtol, atol=atol)
+    for i, g in enumerate(grads):
+        def fw(v, i=i):
+            ws = list(weights)
+            ws[i] = v
+            return float((forward64(x.astype(np.float64), *ws) * dy).sum())
+        np.testing.assert_allclose(g, ref.numeric_grad(fw, weights[i], 1e-3), rtol=rtol, atol=atol)
+
+
+def _x(shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+@pytest.mark.parametrize("act", ["linear", "relu", "tanh", "sigmoid", "gelu", "silu", "elu",
+                                 "selu", "softplus", "softsign", "leaky_relu", "softmax"])
+def test_dense_backward(act):
+    layer = layers.Dense(4, activation=act)
+    _check(layer, _x((3, 5)), lambda x, w, b: ref.dense(x, w, b, act))
+
+
+def test_dense_without_bias_on_3d_input():
+    layer = layers.Dense(3, use_bias=False)
+    _check(layer, _x((2, 4, 5)), lambda x, w: ref.dense(x, w, None))
+
+
+@pytest.mark.parametrize("strides,padding,act", [((1, 1), "valid", "relu"),
+                                                 ((2, 2), "same", "linear"),
+                                                 ((2, 1), "valid", "tanh"),
+                                                 ((1, 2), "same", "softmax")])
+def test_conv2d_backward(strides, padding, act):
+    layer = layers.Conv2D(3, (3, 2), strides=strides, padding=padding, activation=act)
+    _check(layer, _x((2, 6, 5, 2)),
+           lambda x, k, b: ref.conv2d(x, k, b, strides, padding, act))
+
+
+@pytest.mark.parametrize("cls,kind", [(layers.MaxPooling2D, "max"),
+                                      (layers.AveragePooling2D, "avg")])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_pooling_backward(cls, kind, padding):
+    layer = cls((2, 3), strides=(2, 2), padding=padding)
+    # distinct, well separated values: no near-ties for the finite differences to straddle
+    x = np.random.default_rng(1).permutation(2 * 5 * 7 * 3).reshape(2, 5, 7, 3) * 0.05
+    _check(layer, x,
+           lambda x: ref.pool2d(x, (2, 3), (2, 2), padding, kind))
+
+
+def test_global_pooling_backward():
+    _check(layers.GlobalAveragePooling2D(), _x((2, 3, 4, 5)), lambda x: x.mean((1, 2)))
+    x = np.random.default_rng(2).permutation(120).reshape(2, 3, 4, 5) * 0.05
+    _check(layers.GlobalMaxPooling2D(), x, lambda x: x.max((1, 2)))
+
+
+@pytest.mark.parametrize("act", ["relu", "softmax", "hard_sigmoid", "exponential"])
+def test_activation_layer_backward(act):
+    _check(layers.Activation(act), _x((3, 6), 3) * 0.7, lambda x: ref.activation(act, x))
+
+
+def test_flatten_and_reshape_backward():
+    _check(layers.Flatten(), _x((2, 3, 4)), lambda x: x.reshape(2, -1))
+    _check(layers.Reshape((4, -1)), _x((2, 3, 4)), lambda x: x.reshape(2, 4, 3))
+
+
+def test_dropout_backward_uses_the_same_mask():
+    layer = layers.Dropout(0.5, seed=3)
+    x = np.ones((4, 10), np.float32)
+    y = np.array(layer.call(x, training=True))
+    assert set(np.unique(y)) <= {0.0, 2.0} and 0 < (y == 0).sum() < 40
+    dx = layer.backward(np.ones_like(x))
+    np.testing.assert_array_equal(dx, y)
+    np.testing.assert_array_equal(layer.call(x, training=False), x)
