@@ -109,15 +109,23 @@ def derivative(code, x, y, alpha):
 
 @kernel
 def bias_activation_rows(z, b, code, alpha, y, r0, r1):
-    """Rows [r0, r1): z += b (when ``b`` is non-empty), y = f(z). ``y`` may be ``z``."""
+    """Rows [r0, r1): z += b (when ``b`` is non-empty), y = f(z). ``y`` may be ``z``.
+
+    ReLU and linear, the common cases, get loops of their own so they vectorise;
+    every other activation goes through the general switch.
+    """
     cols = z.shape[1]
     has_bias = b.shape[0] > 0
+    same = y.ctypes.data == z.ctypes.data
     for r in range(r0, r1):
         if has_bias:
             for c in range(cols):
                 z[r, c] += b[c]
-        if code == LINEAR:
-            if y.ctypes.data != z.ctypes.data:
+        if code == RELU:
+            for c in range(cols):
+                y[r, c] = max(z[r, c], _ZERO)
+        elif code == LINEAR:
+            if not same:
                 for c in range(cols):
                     y[r, c] = z[r, c]
         else:
@@ -128,18 +136,23 @@ def bias_activation_rows(z, b, code, alpha, y, r0, r1):
 @kernel
 def activation_grad_rows(z, y, dy, code, alpha, dz, r0, r1, db_partial):
     """Rows [r0, r1): dz = dy * f'(z); adds the column sums of dz into ``db_partial``
-    (skipped when it is empty). ``dz`` may be ``dy``."""
+    (skipped when it is empty). ``dz`` may be ``dy``. ReLU and linear get
+    vectorisable loops of their own, as in the forward pass."""
     cols = z.shape[1]
     with_db = db_partial.shape[0] > 0
     for r in range(r0, r1):
-        for c in range(cols):
-            if code == LINEAR:
-                g = dy[r, c]
-            else:
-                g = dy[r, c] * derivative(code, z[r, c], y[r, c], alpha)
-            dz[r, c] = g
-            if with_db:
-                db_partial[c] += g
+        if code == RELU:
+            for c in range(cols):
+                dz[r, c] = dy[r, c] if z[r, c] > _ZERO else _ZERO
+        elif code == LINEAR:
+            for c in range(cols):
+                dz[r, c] = dy[r, c]
+        else:
+            for c in range(cols):
+                dz[r, c] = dy[r, c] * derivative(code, z[r, c], y[r, c], alpha)
+        if with_db:
+            for c in range(cols):
+                db_partial[c] += dz[r, c]
 
 
 @kernel

@@ -60,23 +60,39 @@ def im2col(x, kh, kw, sh, sw, pad_top, pad_left, oh, ow, cols, chunks):
 def col2im(cols, kh, kw, sh, sw, pad_top, pad_left, oh, ow, dx):
     """The adjoint of im2col: dx = sum of every patch gradient at its input position.
 
-    One sample per parallel iteration, so overlapping patches never race.
+    One sample per parallel iteration, so overlapping patches never race; the
+    ``kw * in`` values of a patch row are added as one contiguous span.
     """
     n, h, w, c = dx.shape
+    span = kw * c
+    flat = dx.reshape(-1)
     for b in prange(n):
-        dx[b] = _ZERO
+        flat[b * h * w * c:(b + 1) * h * w * c] = _ZERO
         for p in range(oh):
             for q in range(ow):
                 row = (b * oh + p) * ow + q
-                col = 0
+                w0 = q * sw - pad_left
                 for i in range(kh):
                     hi = p * sh + i - pad_top
-                    for j in range(kw):
-                        wi = q * sw + j - pad_left
-                        if hi >= 0 and hi < h and wi >= 0 and wi < w:
-                            for ch in range(c):
-                                dx[b, hi, wi, ch] += cols[row, col + ch]
-                        col += c
+                    if hi < 0 or hi >= h:
+                        continue
+                    base = i * span
+                    if w0 >= 0 and w0 + kw <= w:
+                        start = ((b * h + hi) * w + w0) * c
+                        for k in range(span):
+                            flat[start + k] += cols[row, base + k]
+                    else:
+                        for j in range(kw):
+                            wi = w0 + j
+                            if wi >= 0 and wi < w:
+                                for ch in range(c):
+                                    dx[b, hi, wi, ch] += cols[row, base + j * c + ch]
+
+
+@kernel
+def block_rows(width):
+    """Rows per cache block: about 64K floats (256 KB) of ``cols``, at least 16 rows."""
+    return max(16, 65536 // max(width, 1))
 
 
 @kernel(parallel=True)
@@ -86,27 +102,34 @@ def conv2d_forward(x, w2, b, kh, kw, sh, sw, pad_top, pad_left, oh, ow, code, al
 
     ``cols`` (n*oh*ow, kh*kw*in), ``z`` and ``y`` (n*oh*ow, out) are caller-owned
     workspaces, reused across steps; ``y`` may be ``z``; ``b`` may be empty.
+    Each thread walks its rows in cache-sized blocks: im2col, GEMM, epilogue.
     """
+    block = block_rows(cols.shape[1])
     for t in prange(chunks):
         r0, r1 = row_range(cols.shape[0], chunks, t)
-        if r0 < r1:
-            _im2col_rows(x, kh, kw, sh, sw, pad_top, pad_left, oh, ow, cols, r0, r1)
-            np.dot(cols[r0:r1], w2, z[r0:r1])
-            bias_activation_rows(z, b, code, alpha, y, r0, r1)
+        for s in range(r0, r1, block):
+            e = min(r1, s + block)
+            _im2col_rows(x, kh, kw, sh, sw, pad_top, pad_left, oh, ow, cols, s, e)
+            np.dot(cols[s:e], w2, z[s:e])
+            bias_activation_rows(z, b, code, alpha, y, s, e)
 
 
 @kernel(parallel=True)
 def _conv2d_backward_gemms(w2, cols, z, y, dy, code, alpha, dz, dw2, db, need_dx, chunks):
     rows = cols.shape[0]
+    block = block_rows(cols.shape[1])
     dw_partial = np.zeros((chunks,) + dw2.shape, dtype=np.float32)
     db_partial = np.zeros((chunks, db.shape[0]), dtype=np.float32)
     for t in prange(chunks):
         r0, r1 = row_range(rows, chunks, t)
-        if r0 < r1:
-            activation_grad_rows(z, y, dy, code, alpha, dz, r0, r1, db_partial[t])
-            np.dot(cols[r0:r1].T, dz[r0:r1], dw_partial[t])
+        tmp = np.empty(dw2.shape, dtype=np.float32)
+        for s in range(r0, r1, block):
+            e = min(r1, s + block)
+            activation_grad_rows(z, y, dy, code, alpha, dz, s, e, db_partial[t])
+            np.dot(cols[s:e].T, dz[s:e], tmp)
+            dw_partial[t] += tmp
             if need_dx:
-                np.dot(dz[r0:r1], w2.T, cols[r0:r1])
+                np.dot(dz[s:e], w2.T, cols[s:e])
     sum_partials(dw_partial, dw2)
     if db.shape[0] > 0:
         sum_partials(db_partial, db)

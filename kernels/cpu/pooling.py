@@ -17,26 +17,35 @@ _ONE = np.float32(1.0)
 
 @kernel(parallel=True)
 def maxpool2d_forward(x, ph, pw, sh, sw, pad_top, pad_left, y, argmax):
-    """y[n, p, q, c] = max of the window; argmax holds its flat index within x[n]."""
+    """y[n, p, q, c] = max of the window; argmax holds its flat index within x[n].
+
+    Channels are innermost in NHWC, so each window position updates a whole
+    channel vector at once (vectorised compare-and-select).
+    """
     n, h, w, c = x.shape
     _, oh, ow, _ = y.shape
     for nr in prange(n * oh):
         b = nr // oh
         p = nr % oh
         h0 = p * sh - pad_top
+        i0, i1 = max(h0, 0), min(h0 + ph, h)
         for q in range(ow):
             w0 = q * sw - pad_left
+            j0, j1 = max(w0, 0), min(w0 + pw, w)
+            best = y[b, p, q]
+            at = argmax[b, p, q]
+            base = (i0 * w + j0) * c
             for ch in range(c):
-                best = -np.inf
-                best_at = -1
-                for i in range(max(h0, 0), min(h0 + ph, h)):
-                    for j in range(max(w0, 0), min(w0 + pw, w)):
+                best[ch] = x[b, i0, j0, ch]
+                at[ch] = base + ch
+            for i in range(i0, i1):
+                for j in range(j0, j1):
+                    base = (i * w + j) * c
+                    for ch in range(c):
                         v = x[b, i, j, ch]
-                        if v > best or best_at < 0:
-                            best = v
-                            best_at = (i * w + j) * c + ch
-                y[b, p, q, ch] = best
-                argmax[b, p, q, ch] = best_at
+                        if v > best[ch]:
+                            best[ch] = v
+                            at[ch] = base + ch
 
 
 @kernel(parallel=True)
