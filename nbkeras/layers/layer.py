@@ -85,11 +85,18 @@ class Layer:
             self.built = True
 
     def workspace(self, key, shape, dtype=np.float32):
-        """A buffer named ``key`` of ``shape``, allocated once and reused every step."""
-        buf = self._workspace.get(key)
-        if buf is None or buf.shape != tuple(shape) or buf.dtype != dtype:
+        """A buffer named ``key`` of ``shape``, allocated once and reused every step.
+
+        Buffers are kept per shape, so an epoch's smaller last batch (or a
+        validation batch) does not force the full-size ones to be reallocated.
+        """
+        slot = (key, tuple(shape), np.dtype(dtype).str)
+        buf = self._workspace.get(slot)
+        if buf is None:
+            if len(self._workspace) > 64:  # many batch shapes seen: start over
+                self._workspace.clear()
             buf = backend.empty(shape, dtype)
-            self._workspace[key] = buf
+            self._workspace[slot] = buf
         return buf
 
     # ----- compute -----

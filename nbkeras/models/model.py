@@ -96,9 +96,12 @@ class Model(Layer):
         raise ValueError(f"No such layer: {name}. Existing layers are: "
                          f"{[l.name for l in self.layers]}.")
 
-    def summary(self, line_length=None, positions=None, print_fn=None, **kwargs):
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                show_trainable=False, layer_range=None):
         from .summary import print_summary
-        print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn)
+        print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn,
+                      expand_nested=expand_nested, show_trainable=show_trainable,
+                      layer_range=layer_range)
 
     # ----- compile -----
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
