@@ -13,23 +13,14 @@ class SGD(Optimizer):
         learning_rate: float or schedule; default 0.01.
         momentum: float in [0, 1]; default 0.0.
         nesterov: bool; default False.
-        (plus the base optimizer arguments)
+        **kwargs: the base :class:`Optimizer` arguments (weight_decay, clipnorm,
+            clipvalue, global_clipnorm, name, ...).
     """
 
     _fuses_weight_decay = True
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False,
-                 weight_decay=None, clipnorm=None, clipvalue=None,
-                 global_clipnorm=None, use_ema=False, ema_momentum=0.99,
-                 ema_overwrite_frequency=None, loss_scale_factor=None,
-                 gradient_accumulation_steps=None, name=None, **kwargs):
-        super().__init__(
-            learning_rate=learning_rate, name=name, weight_decay=weight_decay,
-            clipnorm=clipnorm, clipvalue=clipvalue, global_clipnorm=global_clipnorm,
-            use_ema=use_ema, ema_momentum=ema_momentum,
-            ema_overwrite_frequency=ema_overwrite_frequency,
-            loss_scale_factor=loss_scale_factor,
-            gradient_accumulation_steps=gradient_accumulation_steps, **kwargs)
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
         if not _is_number(momentum) or momentum < 0 or momentum > 1:
             raise ValueError("`momentum` must be a float between [0, 1].")
         self.momentum = float(momentum)
