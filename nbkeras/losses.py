@@ -118,12 +118,12 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
             if not np.all(np.equal(np.mod(y, 1), 0)):
                 raise ValueError(f"Loss '{self.name}': labels must be integer class "
                                  f"indices, received non-integer values (dtype {y.dtype}).")
-        y = y.astype(np.int64)
-        if y.size and (y.min() < 0 or y.max() >= classes):
+        if y.size and (y.min() < 0 or y.max() >= classes):  # before any int cast
             bad = y.min() if y.min() < 0 else y.max()
             raise ValueError(
                 f"Loss '{self.name}': received a label value of {bad} which is outside "
                 f"the valid range of [0, {classes}) for a model output of {classes} classes.")
+        y = y.astype(np.int64)
         return np.ascontiguousarray(y.reshape(-1))
 
     def value_and_grad(self, y_pred, targets, fused):

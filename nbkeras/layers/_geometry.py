@@ -2,19 +2,25 @@
 
 'valid': out = (n - k) // s + 1.  'same': out = ceil(n / s), padded with
 max((out - 1) * s + k - n, 0) zeros split with the extra one after (TF/Keras).
+An unknown (None) height or width gives an unknown output size.
 """
+import numpy as np
 
 
 def pair(value, what, layer_name):
-    """(a, b) from an int or a 2-sequence, with a clear error otherwise."""
-    if isinstance(value, int):
-        return (value, value)
+    """(a, b) of positive ints from an int or a 2-sequence, with a clear error otherwise."""
     try:
-        a, b = value
-        return (int(a), int(b))
+        a, b = (value, value) if isinstance(value, (int, np.integer)) else value
+        if not all(isinstance(v, (int, float, np.integer, np.floating))
+                   and not isinstance(v, bool) and int(v) == v for v in (a, b)):
+            raise TypeError
     except (TypeError, ValueError):
         raise ValueError(f"Layer '{layer_name}': `{what}` must be an int or a tuple of 2 "
                          f"ints, received {value!r}.") from None
+    if a <= 0 or b <= 0:
+        raise ValueError(f"Layer '{layer_name}': `{what}` must be positive, received "
+                         f"{value!r}.")
+    return (int(a), int(b))
 
 
 def normalize_padding(padding, layer_name):
@@ -27,6 +33,8 @@ def normalize_padding(padding, layer_name):
 
 def window_1d(n, k, s, padding):
     """(output length, padding before) along one axis."""
+    if n is None:
+        return None, None
     if padding == "same":
         out = -(-n // s)
         total = max((out - 1) * s + k - n, 0)
@@ -44,7 +52,7 @@ def window_2d(layer, input_shape, kernel, strides, padding):
     h, w = input_shape[1], input_shape[2]
     oh, pt = window_1d(h, kernel[0], strides[0], padding)
     ow, pl = window_1d(w, kernel[1], strides[1], padding)
-    if oh <= 0 or ow <= 0:
+    if (oh is not None and oh <= 0) or (ow is not None and ow <= 0):
         raise ValueError(
             f"Layer '{layer.name}': a window of {kernel} with strides {strides} and "
             f"padding '{padding}' does not fit an input of height x width {h} x {w} "

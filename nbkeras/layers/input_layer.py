@@ -34,6 +34,7 @@ class InputLayer(Layer):
         self.batch_shape = (batch_size,) + tuple(shape)
         self.built = True
         self.output = KerasTensor(self.batch_shape, producer=self)
+        self.output_shape = self.batch_shape
 
     def call(self, inputs, training=False):
         return inputs

@@ -8,16 +8,39 @@ import numpy as np
 
 
 def as_array(x, what):
-    if isinstance(x, (list, tuple)) and len(x) == 1:
-        x = x[0]
-    if isinstance(x, (list, tuple, dict)):
+    # A list/tuple of arrays is Keras's structure of several inputs; a list of plain
+    # values (numbers, strings, nested lists) is data and is converted as a whole.
+    if isinstance(x, (list, tuple)) and x and all(_is_array(e) for e in x):
+        if len(x) == 1:
+            x = x[0]
+        else:
+            raise NotImplementedError(f"`{what}` must be a single array; models with several "
+                                      f"inputs or outputs are not supported by fit yet.")
+    if isinstance(x, dict):
         raise NotImplementedError(f"`{what}` must be a single array; models with several "
                                   f"inputs or outputs are not supported by fit yet.")
-    arr = np.asarray(x)
+    try:
+        arr = np.asarray(x)
+    except ValueError as e:
+        raise ValueError(f"`{what}` could not be converted to one numeric array "
+                         f"(received a {type(x).__name__}): {e}") from None
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number)
                                    or arr.dtype == np.bool_):
         raise ValueError(f"`{what}` must hold numbers, received an array of dtype {arr.dtype}.")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise ValueError(f"`{what}` must hold real numbers, received an array of dtype "
+                         f"{arr.dtype}.")
     return arr
+
+
+def _is_array(e):
+    return hasattr(e, "__array__") and not np.isscalar(e)
+
+
+def check_not_empty(what, x):
+    if len(x) == 0:
+        raise ValueError(f"{what}() received no samples: `x` has shape {x.shape}. "
+                         f"Pass at least one sample.")
 
 
 def check_input_shape(model_name, expected, x):

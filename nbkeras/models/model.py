@@ -26,6 +26,9 @@ from .graph import Graph
 
 class Model(Layer):
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
+        if name is None and type(self) is Model:  # Keras names functional models so
+            from ..utils import naming
+            name = naming.unique_name("functional")
         super().__init__(name=name, trainable=trainable, **kwargs)
         self._graph = None
         self.optimizer = None
@@ -51,7 +54,11 @@ class Model(Layer):
 
     @property
     def layers(self):
-        return list(self._graph.layers) if self._graph is not None else []
+        """As in Keras, a functional model lists its InputLayer(s) first."""
+        if self._graph is None:
+            return []
+        inputs = [t.producer for t in self._graph.inputs]
+        return inputs + [l for l in self._graph.layers if l not in inputs]
 
     @property
     def input_shape(self):
@@ -107,10 +114,11 @@ class Model(Layer):
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
                 weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
                 jit_compile="auto", **kwargs):
-        self.optimizer = optimizers_module.get(optimizer)
         if loss is None:
             raise ValueError("compile() needs a `loss`, e.g. loss='sparse_categorical_crossentropy'.")
-        self.loss = losses_module.get(loss)
+        # resolve everything first, so a failed compile() leaves the model as it was
+        optimizer = optimizers_module.get(optimizer)
+        loss = losses_module.get(loss)
         if metrics is None:
             metrics = []
         elif isinstance(metrics, (str, metrics_module.Metric)):
@@ -118,6 +126,8 @@ class Model(Layer):
         for m in metrics:
             if not isinstance(m, metrics_module.Metric):
                 metrics_module.get(m, (None, 1), (None, 2))  # fail fast on unknown names
+        self.optimizer = optimizer
+        self.loss = loss
         self._metric_ids = list(metrics)
         self.compiled = True
         self._arena = None
@@ -185,6 +195,8 @@ class Model(Layer):
             data_utils.check_same_length(x=x, y=y)
             (x, y), validation_data = data_utils.split_validation(x, y, validation_split)
         x, y, targets = self._check_xy(x, y)
+        data_utils.check_not_empty("fit", x)
+        epochs, initial_epoch = _check_epochs(epochs, initial_epoch)
         val = None
         if validation_data is not None:
             if len(validation_data) != 2:
@@ -264,6 +276,7 @@ class Model(Layer):
             raise NotImplementedError("evaluate(): sample_weight is not supported yet.")
         batch_size = _check_batch_size(batch_size)
         x, y, targets = self._check_xy(x, y)
+        data_utils.check_not_empty("evaluate", x)
         verbose = _verbosity(verbose)
         start = time.time()
         logs = self._evaluate_arrays(x, y, targets, batch_size)
@@ -298,6 +311,7 @@ class Model(Layer):
     def train_on_batch(self, x, y):
         self._require_compiled("train_on_batch")
         x, y, targets = self._check_xy(x, y)
+        data_utils.check_not_empty("train_on_batch", x)
         self._prepare_training()
         loss_value, _ = self.train_step(np.ascontiguousarray(x, dtype=np.float32), targets)
         return loss_value
@@ -338,6 +352,14 @@ def _check_batch_size(batch_size):
     if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
         raise ValueError(f"`batch_size` must be a positive integer, received {batch_size!r}.")
     return int(batch_size)
+
+
+def _check_epochs(epochs, initial_epoch):
+    for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
+        if (not isinstance(value, (int, np.integer)) or isinstance(value, bool)
+                or value < 0):
+            raise ValueError(f"`{name}` must be a non-negative integer, received {value!r}.")
+    return int(epochs), int(initial_epoch)
 
 
 def _verbosity(verbose):
