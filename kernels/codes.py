@@ -24,8 +24,10 @@ ACTIVATION_CODES = {
     "hard_sigmoid": HARD_SIGMOID, "exponential": EXPONENTIAL,
 }
 
-# Activations whose derivative needs the pre-activation input, not just the output.
-NEEDS_INPUT = frozenset({GELU, SILU})
+# Activations whose derivative the kernels compute from the output alone (ReLU:
+# y > 0 exactly when x > 0): their output may overwrite the pre-activation,
+# which saves a buffer and a pass over memory per layer.
+DERIVATIVE_FROM_OUTPUT = frozenset({RELU, SIGMOID, TANH, EXPONENTIAL})
 
 # What a crossentropy kernel receives and which gradient it returns.
 FROM_PROBS = 0      # probabilities in, gradient w.r.t. the probabilities out

@@ -7,7 +7,7 @@ linear epilogue. Calling one on an array applies it (``keras.activations.relu(x)
 import numpy as np
 
 from . import backend
-from .kernels.codes import ACTIVATION_CODES, LINEAR, LEAKY_RELU, ELU, NEEDS_INPUT
+from .kernels.codes import ACTIVATION_CODES, LINEAR, LEAKY_RELU, ELU, DERIVATIVE_FROM_OUTPUT
 
 
 class Activation:
@@ -19,7 +19,9 @@ class Activation:
         self.code = LINEAR if self.is_softmax else ACTIVATION_CODES[name]
         self.alpha = np.float32(alpha)
         self.is_linear = self.code == LINEAR and not self.is_softmax
-        self.needs_input = self.code in NEEDS_INPUT
+        # output may overwrite the pre-activation (see kernels.codes)
+        self.in_place = self.is_linear or (not self.is_softmax
+                                           and self.code in DERIVATIVE_FROM_OUTPUT)
 
     def __call__(self, x):
         x = backend.to_device(x)

@@ -11,9 +11,11 @@ from ..kernels.codes import LINEAR
 
 def output_buffers(layer, activation, shape):
     """(z, y, y_elementwise): the pre-activation, the output, and what the fused
-    kernel writes (``z`` itself when softmax still has to run)."""
+    kernel writes (``z`` itself when softmax still has to run). Activations whose
+    derivative needs only the output (linear, ReLU, sigmoid, tanh, exponential)
+    write it over the pre-activation: one buffer, one pass less."""
     z = layer.workspace("z", shape)
-    if activation.is_linear:
+    if activation.in_place:
         return z, z, z
     y = layer.workspace("y", shape)
     return z, y, (z if activation.is_softmax else y)
