@@ -4,7 +4,8 @@ The kernel reshaped to (kh*kw*in, out) is already the GEMM's right operand, and
 im2col writes each patch in the same (i, j, channel) order, so no weight copy is
 needed. Padding is applied inside im2col (zeros), never by padding the input.
 Forward:  cols = im2col(x); z = cols @ w2 (+ b); y = f(z).
-Backward: dz = dy * f'(z); db = sum(dz); dw2 = cols^T dz; dcols = dz w2^T; dx = col2im(dcols).
+Backward: dz = dy * f'(z); db = sum(dz); dw2 = cols^T dz; dcols = dz w2^T; dx = col2im(dcols)
+(per cache block, so ``cols`` is left intact).
 
 Like Dense, the output rows are split into ``chunks`` parts, one per thread, and
 each part runs im2col, a single-threaded GEMM and the epilogue back to back
@@ -56,37 +57,49 @@ def im2col(x, kh, kw, sh, sw, pad_top, pad_left, oh, ow, cols, chunks):
         _im2col_rows(x, kh, kw, sh, sw, pad_top, pad_left, oh, ow, cols, r0, r1)
 
 
-@kernel(parallel=True)
-def col2im(cols, kh, kw, sh, sw, pad_top, pad_left, oh, ow, dx):
-    """The adjoint of im2col: dx = sum of every patch gradient at its input position.
+@kernel
+def _col2im_rows(dcols, r0, kh, kw, sh, sw, pad_top, pad_left, oh, ow, dx):
+    """Add patch gradients ``dcols`` (row k is output row r0 + k) into ``dx``.
 
-    One sample per parallel iteration, so overlapping patches never race; the
-    ``kw * in`` values of a patch row are added as one contiguous span.
+    The ``kw * in`` values of a patch row are added as one contiguous span.
     """
     n, h, w, c = dx.shape
     span = kw * c
     flat = dx.reshape(-1)
-    for b in prange(n):
-        flat[b * h * w * c:(b + 1) * h * w * c] = _ZERO
-        for p in range(oh):
-            for q in range(ow):
-                row = (b * oh + p) * ow + q
-                w0 = q * sw - pad_left
-                for i in range(kh):
-                    hi = p * sh + i - pad_top
-                    if hi < 0 or hi >= h:
-                        continue
-                    base = i * span
-                    if w0 >= 0 and w0 + kw <= w:
-                        start = ((b * h + hi) * w + w0) * c
-                        for k in range(span):
-                            flat[start + k] += cols[row, base + k]
-                    else:
-                        for j in range(kw):
-                            wi = w0 + j
-                            if wi >= 0 and wi < w:
-                                for ch in range(c):
-                                    dx[b, hi, wi, ch] += cols[row, base + j * c + ch]
+    for k in range(dcols.shape[0]):
+        row = r0 + k
+        b = row // (oh * ow)
+        p = (row // ow) % oh
+        q = row % ow
+        w0 = q * sw - pad_left
+        for i in range(kh):
+            hi = p * sh + i - pad_top
+            if hi < 0 or hi >= h:
+                continue
+            base = i * span
+            if w0 >= 0 and w0 + kw <= w:
+                start = ((b * h + hi) * w + w0) * c
+                for m in range(span):
+                    flat[start + m] += dcols[k, base + m]
+            else:
+                for j in range(kw):
+                    wi = w0 + j
+                    if wi >= 0 and wi < w:
+                        for ch in range(c):
+                            dx[b, hi, wi, ch] += dcols[k, base + j * c + ch]
+
+
+@kernel(parallel=True)
+def col2im(cols, kh, kw, sh, sw, pad_top, pad_left, oh, ow, dx):
+    """The adjoint of im2col: dx = sum of every patch gradient at its input position.
+
+    One sample per parallel iteration, so overlapping patches never race.
+    """
+    per_sample = oh * ow
+    for b in prange(dx.shape[0]):
+        dx[b] = _ZERO
+        _col2im_rows(cols[b * per_sample:(b + 1) * per_sample], b * per_sample,
+                     kh, kw, sh, sw, pad_top, pad_left, oh, ow, dx)
 
 
 @kernel
@@ -115,34 +128,36 @@ def conv2d_forward(x, w2, b, kh, kw, sh, sw, pad_top, pad_left, oh, ow, code, al
 
 
 @kernel(parallel=True)
-def _conv2d_backward_gemms(w2, cols, z, y, dy, code, alpha, dz, dw2, db, need_dx, chunks):
-    rows = cols.shape[0]
-    block = block_rows(cols.shape[1])
+def conv2d_backward(w2, cols, z, y, dy, kh, kw, sh, sw, pad_top, pad_left, oh, ow,
+                    code, alpha, dz, dw2, db, dx, chunks):
+    """Gradients of conv2d_forward: ``dw2``, ``db`` (may be empty) and ``dx``.
+
+    ``dx`` may be empty (first layer: its input gradient is never needed). Each
+    thread owns whole samples, so it can scatter its patch gradients into ``dx``
+    block by block, right after the GEMM that made them, with no races.
+    """
+    width = cols.shape[1]
+    per_sample = oh * ow
+    n = cols.shape[0] // per_sample
+    need_dx = dx.shape[0] > 0
+    block = block_rows(width)
     dw_partial = np.zeros((chunks,) + dw2.shape, dtype=np.float32)
     db_partial = np.zeros((chunks, db.shape[0]), dtype=np.float32)
     for t in prange(chunks):
-        r0, r1 = row_range(rows, chunks, t)
+        s0, s1 = row_range(n, chunks, t)
         tmp = np.empty(dw2.shape, dtype=np.float32)
-        for s in range(r0, r1, block):
-            e = min(r1, s + block)
+        dcols = np.empty((block if need_dx else 0, width), dtype=np.float32)
+        if need_dx:
+            dx[s0:s1] = _ZERO
+        for s in range(s0 * per_sample, s1 * per_sample, block):
+            e = min(s1 * per_sample, s + block)
             activation_grad_rows(z, y, dy, code, alpha, dz, s, e, db_partial[t])
             np.dot(cols[s:e].T, dz[s:e], tmp)
             dw_partial[t] += tmp
             if need_dx:
-                np.dot(dz[s:e], w2.T, cols[s:e])
+                d = dcols[:e - s]
+                np.dot(dz[s:e], w2.T, d)
+                _col2im_rows(d, s, kh, kw, sh, sw, pad_top, pad_left, oh, ow, dx)
     sum_partials(dw_partial, dw2)
     if db.shape[0] > 0:
         sum_partials(db_partial, db)
-
-
-@kernel
-def conv2d_backward(w2, cols, z, y, dy, kh, kw, sh, sw, pad_top, pad_left, oh, ow,
-                    code, alpha, dz, dw2, db, dx, chunks):
-    """Gradients of conv2d_forward; ``cols`` is overwritten (reused for dcols).
-
-    ``dx`` may be empty (first layer: its input gradient is never needed).
-    """
-    need_dx = dx.shape[0] > 0
-    _conv2d_backward_gemms(w2, cols, z, y, dy, code, alpha, dz, dw2, db, need_dx, chunks)
-    if need_dx:
-        col2im(cols, kh, kw, sh, sw, pad_top, pad_left, oh, ow, dx)
