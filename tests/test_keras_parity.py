@@ -30,6 +30,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 keras = pytest.importorskip("keras")
 
 import nbkeras  # noqa: E402
+from seed_cnn import seed_cnn
 
 if keras.backend.backend() != "jax":  # the gradient check below uses jax.grad
     pytest.skip("these parity tests run Keras on its JAX backend", allow_module_level=True)
@@ -44,22 +45,6 @@ RTOL_W, ATOL_W = 1e-4, 1e-5
 # ----------------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------------
-def seed_cnn(m, final_activation="softmax", units=10):
-    """The seed CNN (CIFAR shapes) in module ``m`` (keras or nbkeras)."""
-    L = m.layers
-    return m.Sequential([
-        m.Input((32, 32, 3)),
-        L.Conv2D(32, (3, 3), activation="relu"),
-        L.MaxPooling2D((2, 2)),
-        L.Conv2D(64, (3, 3), activation="relu"),
-        L.MaxPooling2D((2, 2)),
-        L.Conv2D(64, (3, 3), activation="relu"),
-        L.Flatten(),
-        L.Dense(64, activation="relu"),
-        L.Dense(units, activation=final_activation),
-    ])
-
-
 def twin(builder, **kwargs):
     """(keras model, nbkeras model) with Keras's initial weights copied over."""
     keras.utils.set_random_seed(7)

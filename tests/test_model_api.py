@@ -11,6 +11,7 @@ import pytest
 
 import nbkeras as keras
 from nbkeras import layers
+from seed_cnn import seed_cnn as seed_cnn_in
 
 L = layers
 
@@ -19,17 +20,7 @@ L = layers
 # helpers
 # ----------------------------------------------------------------------------
 def seed_cnn():
-    return keras.Sequential([
-        keras.Input((32, 32, 3)),
-        L.Conv2D(32, (3, 3), activation="relu"),
-        L.MaxPooling2D((2, 2)),
-        L.Conv2D(64, (3, 3), activation="relu"),
-        L.MaxPooling2D((2, 2)),
-        L.Conv2D(64, (3, 3), activation="relu"),
-        L.Flatten(),
-        L.Dense(64, activation="relu"),
-        L.Dense(10, activation="softmax"),
-    ])
+    return seed_cnn_in(keras)
 
 
 def mlp(n_in=6, hidden=8, n_out=3, out_activation="softmax", dropout=None):

@@ -23,13 +23,11 @@ class Conv2D(Layer):
         if pair(dilation_rate, "dilation_rate", self.name) != (1, 1) or groups != 1:
             raise NotImplementedError(
                 f"Conv2D '{self.name}': dilation_rate != 1 and groups != 1 are not supported yet.")
-        for arg, value in (("kernel_regularizer", kernel_regularizer),
-                           ("bias_regularizer", bias_regularizer),
-                           ("activity_regularizer", activity_regularizer),
-                           ("kernel_constraint", kernel_constraint),
-                           ("bias_constraint", bias_constraint)):
-            if value is not None:
-                raise NotImplementedError(f"Conv2D '{self.name}': `{arg}` is not supported yet.")
+        self._reject_unsupported(kernel_regularizer=kernel_regularizer,
+                                 bias_regularizer=bias_regularizer,
+                                 activity_regularizer=activity_regularizer,
+                                 kernel_constraint=kernel_constraint,
+                                 bias_constraint=bias_constraint)
         self.filters = filters
         self.kernel_size = pair(kernel_size, "kernel_size", self.name)
         self.strides = pair(strides, "strides", self.name)

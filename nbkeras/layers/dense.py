@@ -16,13 +16,11 @@ class Dense(Layer):
         if not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(f"Dense '{self.name}': `units` must be a positive integer, "
                              f"received units={units!r}.")
-        for arg, value in (("kernel_regularizer", kernel_regularizer),
-                           ("bias_regularizer", bias_regularizer),
-                           ("activity_regularizer", activity_regularizer),
-                           ("kernel_constraint", kernel_constraint),
-                           ("bias_constraint", bias_constraint)):
-            if value is not None:
-                raise NotImplementedError(f"Dense '{self.name}': `{arg}` is not supported yet.")
+        self._reject_unsupported(kernel_regularizer=kernel_regularizer,
+                                 bias_regularizer=bias_regularizer,
+                                 activity_regularizer=activity_regularizer,
+                                 kernel_constraint=kernel_constraint,
+                                 bias_constraint=bias_constraint)
         self.units = int(units)
         self.activation = activations.get(activation)
         self.use_bias = use_bias

@@ -36,6 +36,14 @@ class Layer:
         self._inbound_nodes = []
         self.output_shape = None
 
+    def _reject_unsupported(self, **options):
+        """Raise for Keras options this layer accepts in its signature but does not
+        implement yet (each must be None), naming the layer and the option."""
+        for arg, value in options.items():
+            if value is not None:
+                raise NotImplementedError(
+                    f"{type(self).__name__} '{self.name}': `{arg}` is not supported yet.")
+
     # ----- weights -----
     def add_weight(self, shape, initializer="glorot_uniform", name=None, trainable=True):
         init = initializers_module.get(initializer)
