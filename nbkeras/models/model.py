@@ -6,13 +6,12 @@ graph, the loss's value and gradient in one kernel (fused with the final
 softmax/sigmoid where Keras allows), backward through the graph, and one fused
 optimizer kernel over the parameter arena.
 """
-import copy
 import math
 import time
 
 import numpy as np
 
-from .. import backend
+from .. import random as nb_random
 from .. import losses as losses_module
 from .. import metrics as metrics_module
 from .. import optimizers as optimizers_module
@@ -187,6 +186,9 @@ class Model(Layer):
         self._require_compiled("fit")
         if class_weight is not None or sample_weight is not None:
             raise NotImplementedError("fit(): class_weight and sample_weight are not supported yet.")
+        if steps_per_epoch is not None or validation_steps is not None:
+            raise NotImplementedError("fit(): steps_per_epoch and validation_steps are not "
+                                      "supported yet: every epoch is one pass over `x`.")
         batch_size = _check_batch_size(batch_size)
         verbose = _verbosity(verbose)
         x = data_utils.as_array(x, "x")
@@ -220,7 +222,6 @@ class Model(Layer):
                 print(f"Epoch {epoch + 1}/{epochs}")
             bar = Progbar(steps, verbose=verbose, stateless_metrics=set()) if verbose else None
             if shuffle:
-                from .. import random as nb_random
                 rng_order = nb_random.generator().permutation(n)
             metrics = self._make_metrics(y, self._graph.outputs[0].shape)
             loss_sum, seen = 0.0, 0
@@ -228,8 +229,6 @@ class Model(Layer):
                 cbs.on_train_batch_begin(step)
                 xb = data_utils.gather_float32(x, idx, buffers)
                 loss_value, y_pred = self.train_step(xb, targets[idx])
-                if not np.isfinite(loss_value):
-                    pass  # Keras keeps going; TerminateOnNaN is a callback
                 rows = len(xb)
                 loss_sum += loss_value * rows
                 seen += rows
