@@ -40,6 +40,11 @@ def test_conv2d_forward_backward(ops, case):
     want = ref.conv2d(x, kernel, b, (sh, sw), padding)
     assert z.dtype == np.float32
     np.testing.assert_allclose(z.reshape(n, oh, ow, f), want, rtol=1e-4, atol=1e-4)
+    # inference: no patches kept (empty cols), same result
+    z_inf = np.empty_like(z)
+    ops.conv2d_forward(x, kernel.reshape(-1, f), b, kh, kw, sh, sw, pt, pl, oh, ow, 0,
+                       np.float32(0), np.empty((0, kh * kw * c), np.float32), z_inf, z_inf, 3)
+    np.testing.assert_allclose(z_inf, z, rtol=1e-6, atol=1e-6)
 
     dy = rng.standard_normal((rows, f)).astype(np.float32)
     dw2 = np.empty((kh * kw * c, f), np.float32)
@@ -110,3 +115,33 @@ def test_global_pooling(ops, n, h, w, c, seed):
     ops.global_maxpool2d_backward(dy, argmax, dx)
     want = (x == x.max((1, 2), keepdims=True)) * dy[:, None, None, :]
     np.testing.assert_allclose(dx, want)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_conv2d_spans_many_cache_blocks(ops, padding):
+    """Enough rows for several cache blocks per thread, training and inference paths."""
+    rng = np.random.default_rng(5)
+    n, h, w, c, f, k = 2, 40, 40, 16, 8, 3
+    oh, pt = _geometry(h, k, 1, padding)
+    ow, pl = _geometry(w, k, 1, padding)
+    x = rng.standard_normal((n, h, w, c)).astype(np.float32)
+    kernel = rng.standard_normal((k, k, c, f)).astype(np.float32)
+    b = rng.standard_normal(f).astype(np.float32)
+    rows = n * oh * ow
+    want = ref.conv2d(x, kernel, b, (1, 1), padding, "relu")
+    for cols in (np.empty((rows, k * k * c), np.float32), np.empty((0, k * k * c), np.float32)):
+        z = np.empty((rows, f), np.float32)
+        ops.conv2d_forward(x, kernel.reshape(-1, f), b, k, k, 1, 1, pt, pl, oh, ow, 1,
+                           np.float32(0), cols, z, z, 2)
+        np.testing.assert_allclose(z.reshape(want.shape), want, rtol=1e-4, atol=1e-4)
+    dy = rng.standard_normal((rows, f)).astype(np.float32)
+    cols = np.empty((rows, k * k * c), np.float32)
+    ops.conv2d_forward(x, kernel.reshape(-1, f), b, k, k, 1, 1, pt, pl, oh, ow, 0,
+                       np.float32(0), cols, z, z, 2)
+    dw2, db, dx = np.empty((k * k * c, f), np.float32), np.empty(f, np.float32), np.empty_like(x)
+    ops.conv2d_backward(kernel.reshape(-1, f), cols, z, z, dy.copy(), k, k, 1, 1, pt, pl, oh, ow,
+                        0, np.float32(0), np.empty_like(dy), dw2, db, dx, 2)
+    want_dx, want_dk = ref.conv2d_backward(x, kernel, dy.reshape(n, oh, ow, f).astype(np.float64),
+                                           (1, 1), padding)
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(dw2.reshape(kernel.shape), want_dk, rtol=1e-4, atol=1e-3)

@@ -22,11 +22,13 @@ _ZERO = np.float32(0.0)
 
 
 @kernel
-def _im2col_rows(x, kh, kw, sh, sw, pad_top, pad_left, oh, ow, cols, r0, r1):
+def _im2col_rows(x, kh, kw, sh, sw, pad_top, pad_left, oh, ow, cols, r0, r1, first_row):
+    """Patches of output rows [r0, r1) into ``cols``, whose row 0 is ``first_row``."""
     n, h, w, c = x.shape
     span = kw * c
     flat = x.reshape(-1)
     for row in range(r0, r1):
+        out = row - first_row
         b = row // (oh * ow)
         p = (row // ow) % oh
         q = row % ow
@@ -36,17 +38,17 @@ def _im2col_rows(x, kh, kw, sh, sw, pad_top, pad_left, oh, ow, cols, r0, r1):
             base = i * span
             if hi < 0 or hi >= h:
                 for k in range(span):
-                    cols[row, base + k] = _ZERO
+                    cols[out, base + k] = _ZERO
             elif w0 >= 0 and w0 + kw <= w:
                 start = ((b * h + hi) * w + w0) * c
                 for k in range(span):
-                    cols[row, base + k] = flat[start + k]
+                    cols[out, base + k] = flat[start + k]
             else:
                 for j in range(kw):
                     wi = w0 + j
                     inside = wi >= 0 and wi < w
                     for ch in range(c):
-                        cols[row, base + j * c + ch] = x[b, hi, wi, ch] if inside else _ZERO
+                        cols[out, base + j * c + ch] = x[b, hi, wi, ch] if inside else _ZERO
 
 
 @kernel(parallel=True)
@@ -54,7 +56,7 @@ def im2col(x, kh, kw, sh, sw, pad_top, pad_left, oh, ow, cols, chunks):
     """cols[(n, p, q), (i, j, c)] = x[n, p*sh + i - pad_top, q*sw + j - pad_left, c] (0 outside)."""
     for t in prange(chunks):
         r0, r1 = row_range(cols.shape[0], chunks, t)
-        _im2col_rows(x, kh, kw, sh, sw, pad_top, pad_left, oh, ow, cols, r0, r1)
+        _im2col_rows(x, kh, kw, sh, sw, pad_top, pad_left, oh, ow, cols, r0, r1, 0)
 
 
 @kernel
@@ -113,17 +115,28 @@ def conv2d_forward(x, w2, b, kh, kw, sh, sw, pad_top, pad_left, oh, ow, code, al
                    cols, z, y, chunks):
     """Convolve NHWC ``x`` with ``w2`` = kernel.reshape(kh*kw*in, out).
 
-    ``cols`` (n*oh*ow, kh*kw*in), ``z`` and ``y`` (n*oh*ow, out) are caller-owned
-    workspaces, reused across steps; ``y`` may be ``z``; ``b`` may be empty.
-    Each thread walks its rows in cache-sized blocks: im2col, GEMM, epilogue.
+    ``z`` and ``y`` (n*oh*ow, out) are caller-owned workspaces, reused across
+    steps; ``y`` may be ``z``; ``b`` may be empty. ``cols`` (n*oh*ow, kh*kw*in)
+    keeps every patch for the backward pass; when it is empty (inference) each
+    thread reuses one cache-sized block instead, so nothing large is written.
+    Each thread walks its rows in such blocks: im2col, GEMM, epilogue.
     """
-    block = block_rows(cols.shape[1])
+    rows = z.shape[0]
+    width = w2.shape[0]
+    keep = cols.shape[0] > 0
+    block = block_rows(width)
     for t in prange(chunks):
-        r0, r1 = row_range(cols.shape[0], chunks, t)
+        r0, r1 = row_range(rows, chunks, t)
+        scratch = np.empty((0 if keep else block, width), dtype=np.float32)
         for s in range(r0, r1, block):
             e = min(r1, s + block)
-            _im2col_rows(x, kh, kw, sh, sw, pad_top, pad_left, oh, ow, cols, s, e)
-            np.dot(cols[s:e], w2, z[s:e])
+            if keep:
+                _im2col_rows(x, kh, kw, sh, sw, pad_top, pad_left, oh, ow, cols, s, e, 0)
+                np.dot(cols[s:e], w2, z[s:e])
+            else:
+                patches = scratch[:e - s]
+                _im2col_rows(x, kh, kw, sh, sw, pad_top, pad_left, oh, ow, patches, s, e, s)
+                np.dot(patches, w2, z[s:e])
             bias_activation_rows(z, b, code, alpha, y, s, e)
 
 

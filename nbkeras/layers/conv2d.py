@@ -59,7 +59,8 @@ class Conv2D(Layer):
         n = inputs.shape[0]
         kh, kw = self.kernel_size
         rows = n * oh * ow
-        cols = self.workspace("cols", (rows, kh * kw * self.in_channels))
+        # the patches are kept only when a backward pass will need them
+        cols = self.workspace("cols", (rows if training else 0, kh * kw * self.in_channels))
         z, y, y_kernel = output_buffers(self, self.activation, (rows, self.filters))
         w2 = self.kernel.value.reshape(-1, self.filters)
         b = self.bias.value if self.use_bias else empty_like_rank(1)
@@ -73,6 +74,9 @@ class Conv2D(Layer):
         return y.reshape(n, oh, ow, self.filters)
 
     def backward(self, grad_output):
+        if self._cols.shape[0] == 0:
+            raise RuntimeError(f"Conv2D '{self.name}': backward() needs a forward call with "
+                               f"training=True first (inference keeps no patches).")
         oh, ow, pt, pl = self._geometry
         kh, kw = self.kernel_size
         dy, code = pre_activation_grad(self, self.activation, self._y,
