@@ -43,6 +43,12 @@ __all__ = [
 ]
 
 
+@kernel
+def _decayed(wi, wd32, lr32, decay):
+    """Keras's decoupled weight decay, applied before the update: w - w*wd*lr."""
+    return wi - wi * wd32 * lr32 if decay else wi
+
+
 @kernel(parallel=True)
 def sgd_update(w, g, m, lr, momentum, nesterov, weight_decay):
     """SGD (Keras 3), in place.
@@ -57,9 +63,7 @@ def sgd_update(w, g, m, lr, momentum, nesterov, weight_decay):
     decay = weight_decay != 0.0
     use_m = momentum != 0.0
     for i in prange(w.shape[0]):
-        wi = w[i]
-        if decay:
-            wi = wi - wi * wd32 * lr32
+        wi = _decayed(w[i], wd32, lr32, decay)
         gi = g[i]
         if use_m:
             mi = m[i] * mom32 - gi * lr32
@@ -84,9 +88,7 @@ def adagrad_update(w, g, acc, lr, epsilon, weight_decay):
     wd32 = np.float32(weight_decay)
     decay = weight_decay != 0.0
     for i in prange(w.shape[0]):
-        wi = w[i]
-        if decay:
-            wi = wi - wi * wd32 * lr32
+        wi = _decayed(w[i], wd32, lr32, decay)
         gi = g[i]
         ai = acc[i] + gi * gi
         acc[i] = ai
@@ -114,9 +116,7 @@ def rmsprop_update(w, g, velocity, momentum_buf, average_grad, lr, rho,
     decay = weight_decay != 0.0
     use_m = momentum > 0.0
     for i in prange(w.shape[0]):
-        wi = w[i]
-        if decay:
-            wi = wi - wi * wd32 * lr32
+        wi = _decayed(w[i], wd32, lr32, decay)
         gi = g[i]
         vi = rho32 * velocity[i] + one_m_rho * (gi * gi)
         velocity[i] = vi
@@ -159,9 +159,7 @@ def adam_update(w, g, m, v, vhat, lr, beta_1, beta_2, epsilon, step, amsgrad,
     wd32 = np.float32(weight_decay)
     decay = weight_decay != 0.0
     for i in prange(w.shape[0]):
-        wi = w[i]
-        if decay:
-            wi = wi - wi * wd32 * lr32
+        wi = _decayed(w[i], wd32, lr32, decay)
         gi = g[i]
         mi = m[i]
         mi = mi + (gi - mi) * one_m_b1
