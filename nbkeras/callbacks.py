@@ -158,6 +158,12 @@ class CallbackList(Callback):
     def __init__(self, callbacks=None, add_history=False, model=None, **params):
         super().__init__()
         self.callbacks = _flatten(callbacks) if callbacks else []
+        for cb in self.callbacks:  # duck-typed: Keras's own callbacks work too
+            if not all(callable(getattr(cb, hook, None))
+                       for hook in ("set_model", "set_params", "on_epoch_end")):
+                raise TypeError(f"`callbacks` must hold callback objects (e.g. subclasses of "
+                                f"nbkeras.callbacks.Callback), received {cb!r} of type "
+                                f"{type(cb).__name__}.")
         self._in_begin_end_block_count = 0
         self._history = None
         for cb in self.callbacks:

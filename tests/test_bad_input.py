@@ -330,3 +330,25 @@ def test_several_inputs_not_supported_yet(model, xy):
         model.predict({"a": x}, verbose=0)
     # a one-element list of arrays is one input (Keras's structure)
     assert model.predict([x], verbose=0).shape == (8, 10)
+
+
+def test_unknown_initializer_fails_at_construction():
+    with pytest.raises(ValueError, match="no_such_init"):
+        layers.Dense(3, kernel_initializer="no_such_init")
+    with pytest.raises(ValueError, match="no_such_init"):
+        layers.Conv2D(3, 3, bias_initializer="no_such_init")
+
+
+def test_input_shape_must_be_positive_ints():
+    with pytest.raises(ValueError, match="shape='abc'"):
+        keras.Input("abc")
+    with pytest.raises(ValueError, match=r"shape=\(32, -1\)"):
+        keras.Input((32, -1))
+
+
+def test_callbacks_must_be_callbacks():
+    m = keras.Sequential([keras.Input((4,)), layers.Dense(2, activation="softmax")])
+    m.compile("adam", "sparse_categorical_crossentropy")
+    x, y = np.zeros((8, 4), np.float32), np.zeros(8, np.int64)
+    with pytest.raises(TypeError, match="received 3 of type int"):
+        m.fit(x, y, callbacks=[3], verbose=0)

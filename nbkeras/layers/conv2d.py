@@ -1,5 +1,5 @@
 """Conv2D: NHWC, kernel (kh, kw, in, filters), im2col + GEMM with a fused epilogue."""
-from .. import activations, backend
+from .. import activations, backend, initializers
 from ._epilogue import (output_buffers, finish_forward, pre_activation_grad,
                         empty_like_rank, check_last_dim)
 from ._geometry import pair, normalize_padding, window_2d
@@ -34,6 +34,8 @@ class Conv2D(Layer):
         self.padding = normalize_padding(padding, self.name)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
+        initializers.get(kernel_initializer)  # unknown names fail here, not at build
+        initializers.get(bias_initializer)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
 

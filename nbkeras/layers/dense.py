@@ -1,7 +1,7 @@
 """Dense: y = activation(x @ kernel + bias) over the last axis; kernel (in, units)."""
 import numpy as np
 
-from .. import activations, backend
+from .. import activations, backend, initializers
 from ._epilogue import (output_buffers, finish_forward, pre_activation_grad,
                         empty_like_rank, check_last_dim)
 from .layer import Layer
@@ -24,6 +24,8 @@ class Dense(Layer):
         self.units = int(units)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
+        initializers.get(kernel_initializer)  # unknown names fail here, not at build
+        initializers.get(bias_initializer)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
 

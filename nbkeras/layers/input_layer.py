@@ -1,4 +1,6 @@
 """Symbolic tensors and the Input layer: what the functional graph is made of."""
+import numpy as np
+
 from .layer import Layer
 
 
@@ -31,6 +33,11 @@ class InputLayer(Layer):
             raise ValueError("InputLayer needs a `shape`, e.g. Input(shape=(32, 32, 3)).")
         if isinstance(shape, int):
             shape = (shape,)
+        if isinstance(shape, str) or not all(
+                d is None or (isinstance(d, (int, np.integer)) and not isinstance(d, bool)
+                              and d > 0) for d in shape):
+            raise ValueError(f"Input `shape` must be a tuple of positive ints (or None), "
+                             f"e.g. shape=(32, 32, 3); received shape={shape!r}.")
         self.batch_shape = (batch_size,) + tuple(shape)
         self.built = True
         self.output = KerasTensor(self.batch_shape, producer=self)
