@@ -145,3 +145,25 @@ def test_conv2d_spans_many_cache_blocks(ops, padding):
                                            (1, 1), padding)
     np.testing.assert_allclose(dx, want_dx, rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(dw2.reshape(kernel.shape), want_dk, rtol=1e-4, atol=1e-3)
+
+
+@given(case=conv_cases)
+def test_col2im_is_the_adjoint_of_im2col(ops, case):
+    """<im2col(x), C> == <x, col2im(C)> for every x and C: col2im scatters exactly
+    where im2col gathers, padding included."""
+    n, h, w, c = (case[k] for k in "nhwc")
+    kh, kw, sh, sw, padding = case["kh"], case["kw"], case["sh"], case["sw"], case["padding"]
+    oh, pt = _geometry(h, kh, sh, padding)
+    ow, pl = _geometry(w, kw, sw, padding)
+    if oh <= 0 or ow <= 0:
+        return
+    rng = np.random.default_rng(case["seed"])
+    x = rng.standard_normal((n, h, w, c)).astype(np.float32)
+    patches = rng.standard_normal((n * oh * ow, kh * kw * c)).astype(np.float32)
+    cols = np.empty_like(patches)
+    ops.im2col(x, kh, kw, sh, sw, pt, pl, oh, ow, cols, 3)
+    dx = np.empty_like(x)
+    ops.col2im(patches, kh, kw, sh, sw, pt, pl, oh, ow, dx)
+    lhs = float((cols.astype(np.float64) * patches).sum())
+    rhs = float((x.astype(np.float64) * dx).sum())
+    assert abs(lhs - rhs) <= 1e-4 * (1 + abs(lhs))

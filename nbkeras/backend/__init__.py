@@ -16,7 +16,6 @@ import os
 
 import numpy as np
 
-floatx = "float32"
 _DEVICES = ("cpu", "cuda")
 _state = {"device": "cpu", "ops": None, "threads": None}
 
@@ -85,6 +84,11 @@ def to_device(x, dtype=np.float32):
 def to_host(x):
     """A NumPy array on the host."""
     return np.asarray(x)
+
+
+def floatx():
+    """The float type of every weight and activation (Keras's ``floatx()``)."""
+    return "float32"
 
 
 def epsilon():
