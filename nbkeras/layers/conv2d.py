@@ -1,8 +1,9 @@
 """Conv2D: NHWC, kernel (kh, kw, in, filters), im2col + GEMM with a fused epilogue."""
-from .. import activations, backend, initializers
+from .. import backend
 from ._epilogue import (output_buffers, finish_forward, pre_activation_grad,
                         empty_like_rank, check_last_dim)
 from ._geometry import pair, normalize_padding, window_2d
+from ._kernel_options import set_kernel_options
 from .layer import Layer
 
 
@@ -23,21 +24,16 @@ class Conv2D(Layer):
         if pair(dilation_rate, "dilation_rate", self.name) != (1, 1) or groups != 1:
             raise NotImplementedError(
                 f"Conv2D '{self.name}': dilation_rate != 1 and groups != 1 are not supported yet.")
-        self._reject_unsupported(kernel_regularizer=kernel_regularizer,
-                                 bias_regularizer=bias_regularizer,
-                                 activity_regularizer=activity_regularizer,
-                                 kernel_constraint=kernel_constraint,
-                                 bias_constraint=bias_constraint)
         self.filters = filters
         self.kernel_size = pair(kernel_size, "kernel_size", self.name)
         self.strides = pair(strides, "strides", self.name)
         self.padding = normalize_padding(padding, self.name)
-        self.activation = activations.get(activation)
-        self.use_bias = use_bias
-        initializers.get(kernel_initializer)  # unknown names fail here, not at build
-        initializers.get(bias_initializer)
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
+        set_kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer,
+                           kernel_regularizer=kernel_regularizer,
+                           bias_regularizer=bias_regularizer,
+                           activity_regularizer=activity_regularizer,
+                           kernel_constraint=kernel_constraint,
+                           bias_constraint=bias_constraint)
 
     def build(self, input_shape):
         if len(input_shape) != 4:

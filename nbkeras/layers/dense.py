@@ -1,9 +1,10 @@
 """Dense: y = activation(x @ kernel + bias) over the last axis; kernel (in, units)."""
 import numpy as np
 
-from .. import activations, backend, initializers
+from .. import backend
 from ._epilogue import (output_buffers, finish_forward, pre_activation_grad,
                         empty_like_rank, check_last_dim)
+from ._kernel_options import set_kernel_options
 from .layer import Layer
 
 
@@ -16,18 +17,13 @@ class Dense(Layer):
         if not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(f"Dense '{self.name}': `units` must be a positive integer, "
                              f"received units={units!r}.")
-        self._reject_unsupported(kernel_regularizer=kernel_regularizer,
-                                 bias_regularizer=bias_regularizer,
-                                 activity_regularizer=activity_regularizer,
-                                 kernel_constraint=kernel_constraint,
-                                 bias_constraint=bias_constraint)
         self.units = int(units)
-        self.activation = activations.get(activation)
-        self.use_bias = use_bias
-        initializers.get(kernel_initializer)  # unknown names fail here, not at build
-        initializers.get(bias_initializer)
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
+        set_kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer,
+                           kernel_regularizer=kernel_regularizer,
+                           bias_regularizer=bias_regularizer,
+                           activity_regularizer=activity_regularizer,
+                           kernel_constraint=kernel_constraint,
+                           bias_constraint=bias_constraint)
 
     def build(self, input_shape):
         if len(input_shape) < 2 or input_shape[-1] is None:

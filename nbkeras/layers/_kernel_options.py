@@ -1,0 +1,19 @@
+"""Constructor options shared by the layers that own a kernel and a bias (Dense, Conv2D)."""
+from .. import activations, initializers
+
+
+def set_kernel_options(layer, activation, use_bias, kernel_initializer, bias_initializer,
+                       **unsupported):
+    """Check and store the activation, bias and initializer options on ``layer``.
+
+    Unknown activation or initializer names fail here, in the constructor, as in
+    Keras; options accepted for Keras compatibility but not implemented
+    (regularizers, constraints) must be None.
+    """
+    layer._reject_unsupported(**unsupported)
+    layer.activation = activations.get(activation)
+    layer.use_bias = use_bias
+    initializers.get(kernel_initializer)
+    initializers.get(bias_initializer)
+    layer.kernel_initializer = kernel_initializer
+    layer.bias_initializer = bias_initializer
