@@ -20,43 +20,66 @@ conv_cases = st.fixed_dictionaries({
     "padding": st.sampled_from(["valid", "same"]), "seed": st.integers(0, 2**16)})
 
 
+def _padded_buffer(x, kh, kw, sh, sw, oh, ow, pt, pl):
+    """The ``xpad`` workspace Conv2D passes: empty when the input is read as it is."""
+    n, h, w, c = x.shape
+    hp, wp = (oh - 1) * sh + kh, (ow - 1) * sw + kw
+    if pt > 0 or pl > 0 or hp > h or wp > w:
+        return np.full((n, hp, wp, c), np.nan, np.float32)
+    return np.empty((0, 0, 0, c), np.float32)
+
+
+def _conv_forward(ops, x, kernel, b, strides, geometry, code, z, chunks):
+    """Run conv2d_forward as Conv2D does; returns the array the backward pass reads."""
+    (sh, sw), (oh, ow, pt, pl) = strides, geometry
+    kh, kw, _, f = kernel.shape
+    xpad = _padded_buffer(x, kh, kw, sh, sw, oh, ow, pt, pl)
+    ops.conv2d_forward(x, kernel.reshape(-1, f), b, kh, kw, sh, sw, pt, pl, oh, ow, code,
+                       np.float32(0), xpad, z, z, chunks)
+    return xpad if xpad.shape[0] else x
+
+
+def _check_conv(ops, x, kernel, b, strides, padding, chunks, tol):
+    """Forward (relu and linear) and backward of one convolution against the reference."""
+    n, h, w, _ = x.shape
+    kh, kw, _, f = kernel.shape
+    oh, pt = _geometry(h, kh, strides[0], padding)
+    ow, pl = _geometry(w, kw, strides[1], padding)
+    geometry = (oh, ow, pt, pl)
+    rows = n * oh * ow
+    z = np.full((rows, f), np.nan, np.float32)
+    _conv_forward(ops, x, kernel, b, strides, geometry, 1, z, chunks)
+    want = ref.conv2d(x, kernel, b, strides, padding, "relu")
+    np.testing.assert_allclose(z.reshape(want.shape), want, rtol=tol, atol=tol)
+    source = _conv_forward(ops, x, kernel, b, strides, geometry, 0, z, chunks)
+    want = ref.conv2d(x, kernel, b, strides, padding)
+    assert z.dtype == np.float32
+    np.testing.assert_allclose(z.reshape(want.shape), want, rtol=tol, atol=tol)
+
+    dy = np.random.default_rng(rows).standard_normal((rows, f)).astype(np.float32)
+    dw2 = np.full((kh * kw * x.shape[3], f), np.nan, np.float32)
+    db = np.full(f, np.nan, np.float32)
+    dx = np.full_like(x, np.nan)
+    ops.conv2d_backward(kernel.reshape(-1, f), source, z, z, dy.copy(), kh, kw, *strides, pt,
+                        pl, oh, ow, 0, np.float32(0), np.empty_like(dy), dw2, db, dx, chunks)
+    want_dx, want_dk = ref.conv2d_backward(x, kernel, dy.reshape(n, oh, ow, f).astype(np.float64),
+                                           strides, padding)
+    np.testing.assert_allclose(dx, want_dx, rtol=tol, atol=tol)
+    np.testing.assert_allclose(dw2.reshape(kernel.shape), want_dk, rtol=tol, atol=tol)
+    np.testing.assert_allclose(db, dy.astype(np.float64).sum(0), rtol=tol, atol=tol)
+
+
 @given(case=conv_cases)
 def test_conv2d_forward_backward(ops, case):
     n, h, w, c, f = (case[k] for k in "nhwcf")
     kh, kw, sh, sw, padding = case["kh"], case["kw"], case["sh"], case["sw"], case["padding"]
-    oh, pt = _geometry(h, kh, sh, padding)
-    ow, pl = _geometry(w, kw, sw, padding)
-    if oh <= 0 or ow <= 0:
+    if _geometry(h, kh, sh, padding)[0] <= 0 or _geometry(w, kw, sw, padding)[0] <= 0:
         return
     rng = np.random.default_rng(case["seed"])
     x = rng.standard_normal((n, h, w, c)).astype(np.float32)
     kernel = rng.standard_normal((kh, kw, c, f)).astype(np.float32)
     b = rng.standard_normal(f).astype(np.float32)
-    rows = n * oh * ow
-    cols = np.empty((rows, kh * kw * c), np.float32)
-    z = np.empty((rows, f), np.float32)
-    ops.conv2d_forward(x, kernel.reshape(-1, f), b, kh, kw, sh, sw, pt, pl, oh, ow, 0,
-                       np.float32(0), cols, z, z, 3)
-    want = ref.conv2d(x, kernel, b, (sh, sw), padding)
-    assert z.dtype == np.float32
-    np.testing.assert_allclose(z.reshape(n, oh, ow, f), want, rtol=1e-4, atol=1e-4)
-    # inference: no patches kept (empty cols), same result
-    z_inf = np.empty_like(z)
-    ops.conv2d_forward(x, kernel.reshape(-1, f), b, kh, kw, sh, sw, pt, pl, oh, ow, 0,
-                       np.float32(0), np.empty((0, kh * kw * c), np.float32), z_inf, z_inf, 3)
-    np.testing.assert_allclose(z_inf, z, rtol=1e-6, atol=1e-6)
-
-    dy = rng.standard_normal((rows, f)).astype(np.float32)
-    dw2 = np.empty((kh * kw * c, f), np.float32)
-    db = np.empty(f, np.float32)
-    dx = np.empty_like(x)
-    ops.conv2d_backward(kernel.reshape(-1, f), cols, z, z, dy.copy(), kh, kw, sh, sw, pt, pl,
-                        oh, ow, 0, np.float32(0), np.empty_like(dy), dw2, db, dx, 3)
-    want_dx, want_dk = ref.conv2d_backward(x, kernel, dy.reshape(n, oh, ow, f).astype(np.float64),
-                                           (sh, sw), padding)
-    np.testing.assert_allclose(dx, want_dx, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(dw2.reshape(kernel.shape), want_dk, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(db, dy.astype(np.float64).sum(0), rtol=1e-4, atol=1e-4)
+    _check_conv(ops, x, kernel, b, (sh, sw), padding, 3, 1e-4)
 
 
 pool_cases = st.fixed_dictionaries({
@@ -118,52 +141,13 @@ def test_global_pooling(ops, n, h, w, c, seed):
 
 
 @pytest.mark.parametrize("padding", ["valid", "same"])
-def test_conv2d_spans_many_cache_blocks(ops, padding):
-    """Enough rows for several cache blocks per thread, training and inference paths."""
+@pytest.mark.parametrize("c, f, stride", [(16, 8, 1), (40, 72, 1), (24, 40, 2)])
+def test_conv2d_large(ops, padding, c, f, stride):
+    """Sizes that take every path of the tiled GEMM: several row blocks per thread,
+    reductions over 512 split in slices, full, partial and 1-vector column panels,
+    the strided spreading of the input gradient."""
     rng = np.random.default_rng(5)
-    n, h, w, c, f, k = 2, 40, 40, 16, 8, 3
-    oh, pt = _geometry(h, k, 1, padding)
-    ow, pl = _geometry(w, k, 1, padding)
-    x = rng.standard_normal((n, h, w, c)).astype(np.float32)
-    kernel = rng.standard_normal((k, k, c, f)).astype(np.float32)
+    x = rng.standard_normal((2, 40, 40, c)).astype(np.float32)
+    kernel = rng.standard_normal((3, 3, c, f)).astype(np.float32) / np.float32(3 * c ** 0.5)
     b = rng.standard_normal(f).astype(np.float32)
-    rows = n * oh * ow
-    want = ref.conv2d(x, kernel, b, (1, 1), padding, "relu")
-    for cols in (np.empty((rows, k * k * c), np.float32), np.empty((0, k * k * c), np.float32)):
-        z = np.empty((rows, f), np.float32)
-        ops.conv2d_forward(x, kernel.reshape(-1, f), b, k, k, 1, 1, pt, pl, oh, ow, 1,
-                           np.float32(0), cols, z, z, 2)
-        np.testing.assert_allclose(z.reshape(want.shape), want, rtol=1e-4, atol=1e-4)
-    dy = rng.standard_normal((rows, f)).astype(np.float32)
-    cols = np.empty((rows, k * k * c), np.float32)
-    ops.conv2d_forward(x, kernel.reshape(-1, f), b, k, k, 1, 1, pt, pl, oh, ow, 0,
-                       np.float32(0), cols, z, z, 2)
-    dw2, db, dx = np.empty((k * k * c, f), np.float32), np.empty(f, np.float32), np.empty_like(x)
-    ops.conv2d_backward(kernel.reshape(-1, f), cols, z, z, dy.copy(), k, k, 1, 1, pt, pl, oh, ow,
-                        0, np.float32(0), np.empty_like(dy), dw2, db, dx, 2)
-    want_dx, want_dk = ref.conv2d_backward(x, kernel, dy.reshape(n, oh, ow, f).astype(np.float64),
-                                           (1, 1), padding)
-    np.testing.assert_allclose(dx, want_dx, rtol=1e-4, atol=1e-3)
-    np.testing.assert_allclose(dw2.reshape(kernel.shape), want_dk, rtol=1e-4, atol=1e-3)
-
-
-@given(case=conv_cases)
-def test_col2im_is_the_adjoint_of_im2col(ops, case):
-    """<im2col(x), C> == <x, col2im(C)> for every x and C: col2im scatters exactly
-    where im2col gathers, padding included."""
-    n, h, w, c = (case[k] for k in "nhwc")
-    kh, kw, sh, sw, padding = case["kh"], case["kw"], case["sh"], case["sw"], case["padding"]
-    oh, pt = _geometry(h, kh, sh, padding)
-    ow, pl = _geometry(w, kw, sw, padding)
-    if oh <= 0 or ow <= 0:
-        return
-    rng = np.random.default_rng(case["seed"])
-    x = rng.standard_normal((n, h, w, c)).astype(np.float32)
-    patches = rng.standard_normal((n * oh * ow, kh * kw * c)).astype(np.float32)
-    cols = np.empty_like(patches)
-    ops.im2col(x, kh, kw, sh, sw, pt, pl, oh, ow, cols, 3)
-    dx = np.empty_like(x)
-    ops.col2im(patches, kh, kw, sh, sw, pt, pl, oh, ow, dx)
-    lhs = float((cols.astype(np.float64) * patches).sum())
-    rhs = float((x.astype(np.float64) * dx).sum())
-    assert abs(lhs - rhs) <= 1e-4 * (1 + abs(lhs))
+    _check_conv(ops, x, kernel, b, (stride, stride), padding, 2, 2e-4)

@@ -1,176 +1,217 @@
-"""2-D convolution, NHWC, kernel (kh, kw, in, out): im2col + BLAS GEMM.
+"""2-D convolution, NHWC, kernel (kh, kw, in, out), as implicit GEMMs.
 
-The kernel reshaped to (kh*kw*in, out) is already the GEMM's right operand, and
-im2col writes each patch in the same (i, j, channel) order, so no weight copy is
-needed. Padding is applied inside im2col (zeros), never by padding the input.
-Forward:  cols = im2col(x); z = cols @ w2 (+ b); y = f(z).
-Backward: dz = dy * f'(z); db = sum(dz); dw2 = cols^T dz; dcols = dz w2^T; dx = col2im(dcols)
-(per cache block, so ``cols`` is left intact).
+No patch matrix is ever written. In NHWC a patch row (kw pixels x all channels)
+is contiguous, so the patch of output pixel r is "offset ``pixel[r]`` plus the
+fixed offsets ``patch[k]``" in the input: ``gemm_rows`` reads A = patches in
+place through those two tables (see ``gemm.py``). Padding is done once, by
+copying the input into a zero-bordered buffer (``xpad``) the backward pass
+reuses; 'valid' convolutions read the input itself.
 
-Like Dense, the output rows are split into ``chunks`` parts, one per thread, and
-each part runs im2col, a single-threaded GEMM and the epilogue back to back
-while its slice of ``cols`` is still in cache. Within a kernel row of a patch
-the ``kw * in`` inputs are contiguous in NHWC, so they are copied as one span.
+Forward:  z = patches(x) @ w2 (+ b); y = f(z)        rows split over threads
+Weights:  dw2 = patches(x)^T dz                      the two tables swapped;
+                                                     pixels split, partials summed
+Input:    dx = patches(dz dilated by the stride, zero-padded by k-1)
+               @ (w2 flipped in space, in/out swapped)  -- a stride-1 convolution
 """
 import numpy as np
 from numba import prange
 
 from ._jit import kernel
 from .activations import bias_activation_rows, activation_grad_rows, row_range, sum_partials
+from .gemm import gemm_rows, pad_columns, padded_width
 
 _ZERO = np.float32(0.0)
+#: output rows per GEMM call, so the epilogue finds them still in L1/L2
+_ROWS = 128
 
 
 @kernel
-def _im2col_rows(x, kh, kw, sh, sw, pad_top, pad_left, oh, ow, cols, r0, r1, first_row):
-    """Patches of output rows [r0, r1) into ``cols``, whose row 0 is ``first_row``."""
-    n, h, w, c = x.shape
-    span = kw * c
-    flat = x.reshape(-1)
-    for row in range(r0, r1):
-        out = row - first_row
-        b = row // (oh * ow)
-        p = (row // ow) % oh
-        q = row % ow
-        w0 = q * sw - pad_left
-        for i in range(kh):
-            hi = p * sh + i - pad_top
-            base = i * span
-            if hi < 0 or hi >= h:
-                for k in range(span):
-                    cols[out, base + k] = _ZERO
-            elif w0 >= 0 and w0 + kw <= w:
-                start = ((b * h + hi) * w + w0) * c
-                for k in range(span):
-                    cols[out, base + k] = flat[start + k]
-            else:
-                for j in range(kw):
-                    wi = w0 + j
-                    inside = wi >= 0 and wi < w
-                    for ch in range(c):
-                        cols[out, base + j * c + ch] = x[b, hi, wi, ch] if inside else _ZERO
-
-
-@kernel(parallel=True)
-def im2col(x, kh, kw, sh, sw, pad_top, pad_left, oh, ow, cols, chunks):
-    """cols[(n, p, q), (i, j, c)] = x[n, p*sh + i - pad_top, q*sw + j - pad_left, c] (0 outside)."""
-    for t in prange(chunks):
-        r0, r1 = row_range(cols.shape[0], chunks, t)
-        _im2col_rows(x, kh, kw, sh, sw, pad_top, pad_left, oh, ow, cols, r0, r1, 0)
+def patch_offsets(kh, kw, width, channels):
+    """Offset of patch element (i, j, c) from the patch's first input element,
+    in an NHWC image ``width`` pixels wide."""
+    span = kw * channels
+    out = np.empty(kh * span, dtype=np.int64)
+    for i in range(kh):
+        for q in range(span):
+            out[i * span + q] = i * width * channels + q
+    return out
 
 
 @kernel
-def _col2im_rows(dcols, r0, kh, kw, sh, sw, pad_top, pad_left, oh, ow, dx):
-    """Add patch gradients ``dcols`` (row k is output row r0 + k) into ``dx``.
-
-    The ``kw * in`` values of a patch row are added as one contiguous span.
-    """
-    n, h, w, c = dx.shape
-    span = kw * c
-    flat = dx.reshape(-1)
-    for k in range(dcols.shape[0]):
-        row = r0 + k
-        b = row // (oh * ow)
-        p = (row // ow) % oh
-        q = row % ow
-        w0 = q * sw - pad_left
-        for i in range(kh):
-            hi = p * sh + i - pad_top
-            if hi < 0 or hi >= h:
-                continue
-            base = i * span
-            if w0 >= 0 and w0 + kw <= w:
-                start = ((b * h + hi) * w + w0) * c
-                for m in range(span):
-                    flat[start + m] += dcols[k, base + m]
-            else:
-                for j in range(kw):
-                    wi = w0 + j
-                    if wi >= 0 and wi < w:
-                        for ch in range(c):
-                            dx[b, hi, wi, ch] += dcols[k, base + j * c + ch]
-
-
-@kernel(parallel=True)
-def col2im(cols, kh, kw, sh, sw, pad_top, pad_left, oh, ow, dx):
-    """The adjoint of im2col: dx = sum of every patch gradient at its input position.
-
-    One sample per parallel iteration, so overlapping patches never race.
-    """
-    per_sample = oh * ow
-    for b in prange(dx.shape[0]):
-        dx[b] = _ZERO
-        _col2im_rows(cols[b * per_sample:(b + 1) * per_sample], b * per_sample,
-                     kh, kw, sh, sw, pad_top, pad_left, oh, ow, dx)
+def pixel_offsets(n, oh, ow, height, width, channels, sh, sw):
+    """Offset of each output pixel's patch (its first input element) in an NHWC
+    input of shape (n, height, width, channels) read with strides (sh, sw)."""
+    out = np.empty(n * oh * ow, dtype=np.int64)
+    r = 0
+    for b in range(n):
+        for p in range(oh):
+            for q in range(ow):
+                out[r] = ((b * height + p * sh) * width + q * sw) * channels
+                r += 1
+    return out
 
 
 @kernel
-def block_rows(width):
-    """Rows per cache block: about 64K floats (256 KB) of ``cols``, at least 16 rows."""
-    return max(16, 65536 // max(width, 1))
+def _copy_padded(x, b, pad_top, pad_left, out):
+    """Sample ``b`` of ``x`` into ``out[b]`` at (pad_top, pad_left), zeros around;
+    rows/columns of ``x`` beyond ``out`` are left out (no patch reads them)."""
+    h, w = x.shape[1], x.shape[2]
+    out[b] = _ZERO
+    for i in range(out.shape[1]):
+        si = i - pad_top
+        if 0 <= si < h:
+            j0 = max(0, pad_left)
+            j1 = min(out.shape[2], w + pad_left)
+            if j0 < j1:
+                out[b, i, j0:j1] = x[b, si, j0 - pad_left:j1 - pad_left]
 
 
 @kernel(parallel=True)
+def _pad_input(x, pad_top, pad_left, xpad):
+    for s in prange(x.shape[0]):
+        _copy_padded(x, s, pad_top, pad_left, xpad)
+
+
+@kernel
 def conv2d_forward(x, w2, b, kh, kw, sh, sw, pad_top, pad_left, oh, ow, code, alpha,
-                   cols, z, y, chunks):
+                   xpad, z, y, chunks):
     """Convolve NHWC ``x`` with ``w2`` = kernel.reshape(kh*kw*in, out).
 
-    ``z`` and ``y`` (n*oh*ow, out) are caller-owned workspaces, reused across
-    steps; ``y`` may be ``z``; ``b`` may be empty. ``cols`` (n*oh*ow, kh*kw*in)
-    keeps every patch for the backward pass; when it is empty (inference) each
-    thread reuses one cache-sized block instead, so nothing large is written.
-    Each thread walks its rows in such blocks: im2col, GEMM, epilogue.
+    ``xpad`` is empty when the convolution reads ``x`` as it is ('valid'), else a
+    (n, (oh-1)*sh + kh, (ow-1)*sw + kw, in) workspace that receives the
+    zero-padded input; the backward pass takes whichever was read. ``z`` and
+    ``y`` are (n*oh*ow, out) workspaces; ``y`` may be ``z``; ``b`` may be empty.
     """
-    rows = z.shape[0]
-    width = w2.shape[0]
-    keep = cols.shape[0] > 0
-    block = block_rows(width)
+    # (two calls, not one on a variable bound in a branch: Numba 0.68 miscompiles
+    # a prange inside an `if` followed by rebinding an array variable)
+    if xpad.shape[0] > 0:
+        _pad_input(x, pad_top, pad_left, xpad)
+        _forward(xpad, w2, b, kh, kw, sh, sw, oh, ow, code, alpha, z, y, chunks)
+    else:
+        _forward(x, w2, b, kh, kw, sh, sw, oh, ow, code, alpha, z, y, chunks)
+
+
+@kernel(parallel=True)
+def _forward(source, w2, b, kh, kw, sh, sw, oh, ow, code, alpha, z, y, chunks):
+    n, height, width, channels = source.shape
+    depth, filters = w2.shape
+    wb = pad_columns(w2, padded_width(filters))
+    patch = patch_offsets(kh, kw, width, channels)
+    pixel = pixel_offsets(n, oh, ow, height, width, channels, sh, sw)
+    a, bf, zf = source.reshape(-1), wb.reshape(-1), z.reshape(-1)
     for t in prange(chunks):
-        r0, r1 = row_range(rows, chunks, t)
-        scratch = np.empty((0 if keep else block, width), dtype=np.float32)
-        for s in range(r0, r1, block):
-            e = min(r1, s + block)
-            if keep:
-                _im2col_rows(x, kh, kw, sh, sw, pad_top, pad_left, oh, ow, cols, s, e, 0)
-                np.dot(cols[s:e], w2, z[s:e])
-            else:
-                patches = scratch[:e - s]
-                _im2col_rows(x, kh, kw, sh, sw, pad_top, pad_left, oh, ow, patches, s, e, s)
-                np.dot(patches, w2, z[s:e])
+        r0, r1 = row_range(z.shape[0], chunks, t)
+        for s in range(r0, r1, _ROWS):
+            e = min(r1, s + _ROWS)
+            gemm_rows(a, pixel, s, e, patch, 0, depth, bf, wb.shape[1], filters, zf, filters,
+                      False)
             bias_activation_rows(z, b, code, alpha, y, s, e)
 
 
+@kernel
+def _flipped_kernel(w2, kh, kw, channels, width):
+    """w2 (kh*kw*in, out) as the input gradient's B operand: (kh*kw*out, in) with
+    space flipped, rows padded to ``width``."""
+    filters = w2.shape[1]
+    out = np.zeros((kh * kw * filters, width), dtype=np.float32)
+    for i in range(kh):
+        for j in range(kw):
+            src = (i * kw + j) * channels
+            dst = ((kh - 1 - i) * kw + (kw - 1 - j)) * filters
+            for ci in range(channels):
+                for fo in range(filters):
+                    out[dst + fo, ci] = w2[src + ci, fo]
+    return out
+
+
+@kernel
+def _spread_sample(dz, b, oh, ow, sh, sw, kh, kw, out):
+    """dz rows of sample ``b`` into ``out[b]`` at stride (sh, sw), offset (kh-1, kw-1)."""
+    out[b] = _ZERO
+    for p in range(oh):
+        for q in range(ow):
+            out[b, kh - 1 + p * sh, kw - 1 + q * sw] = dz[(b * oh + p) * ow + q]
+
+
+@kernel
+def _crop_sample(full, b, pad_top, pad_left, dx):
+    """dx[b] = the part of ``full[b]`` (gradient of the padded input) that lies on x."""
+    h, w = dx.shape[1], dx.shape[2]
+    dx[b] = _ZERO
+    for i in range(h):
+        si = i + pad_top
+        if si < full.shape[1]:
+            j1 = min(w, full.shape[2] - pad_left)
+            if j1 > 0:
+                dx[b, i, :j1] = full[b, si, pad_left:pad_left + j1]
+
+
 @kernel(parallel=True)
-def conv2d_backward(w2, cols, z, y, dy, kh, kw, sh, sw, pad_top, pad_left, oh, ow,
+def conv2d_backward(w2, source, z, y, dy, kh, kw, sh, sw, pad_top, pad_left, oh, ow,
                     code, alpha, dz, dw2, db, dx, chunks):
     """Gradients of conv2d_forward: ``dw2``, ``db`` (may be empty) and ``dx``.
 
-    ``dx`` may be empty (first layer: its input gradient is never needed). Each
-    thread owns whole samples, so it can scatter its patch gradients into ``dx``
-    block by block, right after the GEMM that made them, with no races.
+    ``source`` is what the forward pass read (``x`` or ``xpad``). ``dz`` is
+    workspace of z's shape (it may be ``dy``). ``dx`` (x's shape) may be empty
+    (first layer: its input gradient is never needed).
     """
-    width = cols.shape[1]
-    per_sample = oh * ow
-    n = cols.shape[0] // per_sample
-    need_dx = dx.shape[0] > 0
-    block = block_rows(width)
-    dw_partial = np.zeros((chunks,) + dw2.shape, dtype=np.float32)
+    n, height, width, channels = source.shape
+    depth, filters = dw2.shape
+    pixels = z.shape[0]
+    fpad = padded_width(filters)
+    dzb = dz if fpad == filters else np.zeros((pixels, fpad), dtype=np.float32)
+    patch = patch_offsets(kh, kw, width, channels)
+    pixel = pixel_offsets(n, oh, ow, height, width, channels, sh, sw)
+    a, bf = source.reshape(-1), dzb.reshape(-1)
+    dw_partial = np.empty((chunks, depth, filters), dtype=np.float32)
     db_partial = np.zeros((chunks, db.shape[0]), dtype=np.float32)
     for t in prange(chunks):
-        s0, s1 = row_range(n, chunks, t)
-        tmp = np.empty(dw2.shape, dtype=np.float32)
-        dcols = np.empty((block if need_dx else 0, width), dtype=np.float32)
-        if need_dx:
-            dx[s0:s1] = _ZERO
-        for s in range(s0 * per_sample, s1 * per_sample, block):
-            e = min(s1 * per_sample, s + block)
-            activation_grad_rows(z, y, dy, code, alpha, dz, s, e, db_partial[t])
-            np.dot(cols[s:e].T, dz[s:e], tmp)
-            dw_partial[t] += tmp
-            if need_dx:
-                d = dcols[:e - s]
-                np.dot(dz[s:e], w2.T, d)
-                _col2im_rows(d, s, kh, kw, sh, sw, pad_top, pad_left, oh, ow, dx)
+        # each thread: dz for its pixels, then those pixels' share of dw2
+        p0, p1 = row_range(pixels, chunks, t)
+        activation_grad_rows(z, y, dy, code, alpha, dz, p0, p1, db_partial[t])
+        if fpad != filters:
+            dzb[p0:p1, :filters] = dz[p0:p1]
+        gemm_rows(a, patch, 0, depth, pixel, p0, p1, bf, fpad, filters,
+                  dw_partial[t].reshape(-1), filters, False)
     sum_partials(dw_partial, dw2)
     if db.shape[0] > 0:
         sum_partials(db_partial, db)
+    if dx.shape[0] > 0:
+        full, direct = _input_gradient(w2, dz, kh, kw, sh, sw, pad_top, pad_left, oh, ow,
+                                       channels, dx, chunks)
+        if not direct:
+            _crop(full, pad_top, pad_left, dx)
+
+
+@kernel(parallel=True)
+def _input_gradient(w2, dz, kh, kw, sh, sw, pad_top, pad_left, oh, ow, channels, dx,
+                    chunks):
+    """The gradient of the (padded) input read: a stride-1 'valid' convolution of
+    the spread, zero-bordered dz with the flipped kernel. It is written into
+    ``dx`` when that is the same region (``direct``), else returned for cropping."""
+    n, h, w = dx.shape[0], dx.shape[1], dx.shape[2]
+    filters = w2.shape[1]
+    hp, wp = (oh - 1) * sh + kh, (ow - 1) * sw + kw
+    hz, wz = hp + kh - 1, wp + kw - 1
+    spread = np.empty((n, hz, wz, filters), dtype=np.float32)
+    for s in prange(n):
+        _spread_sample(dz, s, oh, ow, sh, sw, kh, kw, spread)
+    cpad = padded_width(channels)
+    wf = _flipped_kernel(w2, kh, kw, channels, cpad)
+    direct = pad_top == 0 and pad_left == 0 and hp == h and wp == w
+    full = dx if direct else np.empty((n, hp, wp, channels), dtype=np.float32)
+    patch = patch_offsets(kh, kw, wz, filters)
+    pixel = pixel_offsets(n, hp, wp, hz, wz, filters, 1, 1)
+    a, bf, cf = spread.reshape(-1), wf.reshape(-1), full.reshape(-1)
+    rows = n * hp * wp
+    for t in prange(chunks):
+        r0, r1 = row_range(rows, chunks, t)
+        gemm_rows(a, pixel, r0, r1, patch, 0, kh * kw * filters, bf, cpad, channels, cf,
+                  channels, False)
+    return full, direct
+
+
+@kernel(parallel=True)
+def _crop(full, pad_top, pad_left, dx):
+    for s in prange(dx.shape[0]):
+        _crop_sample(full, s, pad_top, pad_left, dx)

@@ -1,4 +1,4 @@
-"""Conv2D: NHWC, kernel (kh, kw, in, filters), im2col + GEMM with a fused epilogue."""
+"""Conv2D: NHWC, kernel (kh, kw, in, filters), implicit GEMM with a fused epilogue."""
 from .. import backend
 from ._epilogue import (output_buffers, finish_forward, pre_activation_grad,
                         empty_like_rank, check_last_dim)
@@ -57,24 +57,28 @@ class Conv2D(Layer):
         n = inputs.shape[0]
         kh, kw = self.kernel_size
         rows = n * oh * ow
-        # the patches are kept only when a backward pass will need them
-        cols = self.workspace("cols", (rows if training else 0, kh * kw * self.in_channels))
+        # the region the patches read: the input itself, or a zero-bordered copy
+        hp = (oh - 1) * self.strides[0] + kh
+        wp = (ow - 1) * self.strides[1] + kw
+        padded = pt > 0 or pl > 0 or hp > inputs.shape[1] or wp > inputs.shape[2]
+        xpad = self.workspace("xpad", (n, hp, wp, self.in_channels) if padded
+                              else (0, 0, 0, self.in_channels))
         z, y, y_kernel = output_buffers(self, self.activation, (rows, self.filters))
         w2 = self.kernel.value.reshape(-1, self.filters)
         b = self.bias.value if self.use_bias else empty_like_rank(1)
         backend.ops().conv2d_forward(inputs, w2, b, kh, kw, self.strides[0], self.strides[1],
                                      pt, pl, oh, ow, self.activation.code,
-                                     self.activation.alpha, cols, z, y_kernel,
+                                     self.activation.alpha, xpad, z, y_kernel,
                                      backend.num_threads())
         finish_forward(self.activation, z, y)
-        self._cols, self._z, self._y = cols, z, y
+        self._source = xpad if padded else inputs
+        self._z, self._y = z, y
         self._in_shape, self._geometry = inputs.shape, geometry
         return y.reshape(n, oh, ow, self.filters)
 
     def backward(self, grad_output):
-        if self._cols.shape[0] == 0:
-            raise RuntimeError(f"Conv2D '{self.name}': backward() needs a forward call with "
-                               f"training=True first (inference keeps no patches).")
+        if getattr(self, "_source", None) is None:
+            raise RuntimeError(f"Conv2D '{self.name}': backward() needs a forward call first.")
         oh, ow, pt, pl = self._geometry
         kh, kw = self.kernel_size
         dy, code = pre_activation_grad(self, self.activation, self._y,
@@ -83,7 +87,7 @@ class Conv2D(Layer):
               else empty_like_rank(4))
         db = self.bias.grad if self.use_bias else empty_like_rank(1)
         backend.ops().conv2d_backward(
-            self.kernel.value.reshape(-1, self.filters), self._cols, self._z, self._y, dy,
+            self.kernel.value.reshape(-1, self.filters), self._source, self._z, self._y, dy,
             kh, kw, self.strides[0], self.strides[1], pt, pl, oh, ow, code,
             self.activation.alpha, dy, self.kernel.grad.reshape(-1, self.filters), db, dx,
             backend.num_threads())

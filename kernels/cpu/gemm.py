@@ -1,0 +1,119 @@
+"""Matrix products over offset tables, on the register-tile micro-kernel.
+
+``gemm_rows`` computes rows [r0, r1) of C = A @ B where A is described by two
+offset tables into a flat array (see ``tile.py``): dense layers pass a plain
+row-major matrix, convolutions pass their patches read in place (implicit
+im2col), and weight gradients pass the same tables swapped (A transposed).
+Columns go in panels of 4, 2 or 1 vectors, each with the tallest tile that
+fits the register file; a panel that runs past C's last column is computed into
+``scratch`` and only its valid columns are copied.
+"""
+import numpy as np
+
+from ._jit import kernel
+from .tile import tile_fma, V
+
+#: tile rows for a panel of 1, 2 and 4 vectors: accumulators + B vectors + one
+#: broadcast fill the 32 zmm registers (AVX-512) or the 16 ymm ones (AVX2).
+MR1, MR2, MR4 = (14, 12, 6) if V == 16 else (12, 6, 3)
+#: floats ``scratch`` must hold: the largest tile.
+SCRATCH = max(MR1 * V, MR2 * 2 * V, MR4 * 4 * V)
+
+
+@kernel
+def padded_width(n):
+    """``n`` rounded up to whole vectors: the row length a B operand needs."""
+    return (n + V - 1) // V * V
+
+
+@kernel
+def _panel(a, row_off, r0, r1, col_off, k0, k1, b, b0, ldb, c, c0, ldc, accumulate,
+           nv, direct, arow):
+    """One column panel of ``nv`` vectors (1, 2 or 4) for rows [r0, r1), written to
+    C at ``c0`` (``direct``) or, for a single tile, to the scratch tile ``c`` (then
+    ldc = nv*V). Returns the last tile's valid row count."""
+    mr = MR4 if nv == 4 else (MR2 if nv == 2 else MR1)
+    k = k1 - k0
+    valid = 0
+    for r in range(r0, r1, mr):
+        valid = min(mr, r1 - r)
+        for i in range(mr):
+            arow[i] = row_off[r + min(i, valid - 1)]
+        start = c0 + r * ldc if direct else 0
+        if nv == 4:
+            tile_fma(MR4, 4, k, a, arow, col_off, k0, b, b0, ldb, c, start, ldc, valid,
+                     accumulate and direct)
+        elif nv == 2:
+            tile_fma(MR2, 2, k, a, arow, col_off, k0, b, b0, ldb, c, start, ldc, valid,
+                     accumulate and direct)
+        else:
+            tile_fma(MR1, 1, k, a, arow, col_off, k0, b, b0, ldb, c, start, ldc, valid,
+                     accumulate and direct)
+    return valid
+
+
+@kernel
+def gemm_rows(a, row_off, r0, r1, col_off, k0, k1, b, ldb, n, c, ldc, accumulate):
+    """c[r*ldc : r*ldc+n] (+)= sum_{k0<=p<k1} a[row_off[r] + col_off[p]] * b[p*ldb : p*ldb+n]
+    for r in [r0, r1). ``a``, ``b``, ``c`` are flat float32 arrays; every B row
+    must be readable to ``padded_width(n)`` floats."""
+    arow = np.empty(MR1, dtype=np.int64)
+    scratch = np.empty(SCRATCH, dtype=np.float32)
+    # the reduction in even slices of at most 512, rows in blocks of 256: a B
+    # slice (512 x 64 floats) stays in L2 for a whole row block, an A block
+    # (256 x 512) across all panels
+    slices = max(1, (k1 - k0 + 511) // 512)
+    depth = max(1, (k1 - k0 + slices - 1) // slices)
+    for kb in range(k0, max(k1, k0 + 1), depth):
+        ke = min(k1, kb + depth)
+        _row_blocks(a, row_off, r0, r1, col_off, kb, ke, b, ldb, n, c, ldc,
+                    accumulate or kb > k0, arow, scratch)
+
+
+@kernel
+def _row_blocks(a, row_off, r0, r1, col_off, k0, k1, b, ldb, n, c, ldc, accumulate, arow,
+                scratch):
+    for rb in range(r0, r1, 256):
+        re = min(r1, rb + 256)
+        j0 = 0
+        while j0 < n:
+            left = (n - j0 + V - 1) // V
+            nv = 4 if left >= 4 else (2 if left >= 2 else 1)
+            b0 = k0 * ldb + j0
+            if j0 + nv * V <= n:
+                _panel(a, row_off, rb, re, col_off, k0, k1, b, b0, ldb, c, j0, ldc,
+                       accumulate, nv, True, arow)
+            else:
+                # the last, partial panel: one tile at a time through ``scratch``
+                mr = MR4 if nv == 4 else (MR2 if nv == 2 else MR1)
+                width = nv * V
+                for r in range(rb, re, mr):
+                    valid = _panel(a, row_off, r, min(re, r + mr), col_off, k0, k1, b, b0,
+                                   ldb, scratch, 0, width, False, nv, False, arow)
+                    for i in range(valid):
+                        dst = (r + i) * ldc + j0
+                        for j in range(n - j0):
+                            if accumulate:
+                                c[dst + j] += scratch[i * width + j]
+                            else:
+                                c[dst + j] = scratch[i * width + j]
+            j0 += nv * V
+
+
+@kernel
+def strided_offsets(count, stride):
+    """[0, stride, 2*stride, ...]: the offset table of a row-major matrix's rows
+    (stride = row length) or of its columns (stride = 1)."""
+    return np.arange(count) * stride
+
+
+@kernel
+def pad_columns(m, width):
+    """``m`` (rows, n) itself if its rows can be read ``width`` floats at a time,
+    else a zero-padded copy: the form a B operand needs."""
+    rows, n = m.shape
+    if n >= width:
+        return m
+    out = np.zeros((rows, width), dtype=np.float32)
+    out[:, :n] = m
+    return out
