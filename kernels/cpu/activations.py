@@ -111,12 +111,22 @@ def derivative(code, x, y, alpha):
 def bias_activation_rows(z, b, code, alpha, y, r0, r1):
     """Rows [r0, r1): z += b (when ``b`` is non-empty), y = f(z). ``y`` may be ``z``.
 
-    ReLU and linear, the common cases, get loops of their own so they vectorise;
-    every other activation goes through the general switch.
+    ReLU and linear, the common cases, get loops of their own so they vectorise.
+    In place (``y`` is ``z``) they touch one array only: LLVM's run-time overlap
+    check would otherwise see y and z overlap and take its scalar loop.
     """
     cols = z.shape[1]
     has_bias = b.shape[0] > 0
     same = y.ctypes.data == z.ctypes.data
+    if code == RELU and same:
+        for r in range(r0, r1):
+            if has_bias:
+                for c in range(cols):
+                    z[r, c] = max(z[r, c] + b[c], _ZERO)
+            else:
+                for c in range(cols):
+                    z[r, c] = max(z[r, c], _ZERO)
+        return
     for r in range(r0, r1):
         if has_bias:
             for c in range(cols):
@@ -137,20 +147,32 @@ def bias_activation_rows(z, b, code, alpha, y, r0, r1):
 def activation_grad_rows(z, y, dy, code, alpha, dz, r0, r1, db_partial):
     """Rows [r0, r1): dz = dy * f'(z); adds the column sums of dz into ``db_partial``
     (skipped when it is empty). ``dz`` may be ``dy``. ReLU and linear get
-    vectorisable loops of their own, as in the forward pass."""
+    vectorisable loops over the rows' flat range; in place they read ``dz``
+    only (see ``bias_activation_rows``)."""
     cols = z.shape[1]
-    with_db = db_partial.shape[0] > 0
-    for r in range(r0, r1):
-        if code == RELU:
-            for c in range(cols):
-                dz[r, c] = dy[r, c] if z[r, c] > _ZERO else _ZERO
-        elif code == LINEAR:
-            for c in range(cols):
-                dz[r, c] = dy[r, c]
+    in_place = dz.ctypes.data == dy.ctypes.data
+    # flat slices indexed from 0: an index Numba cannot prove non-negative gets
+    # a wraparound select that stops LLVM from vectorising the loop
+    i0, i1 = r0 * cols, r1 * cols
+    zf, dzf, dyf = z.reshape(-1)[i0:i1], dz.reshape(-1)[i0:i1], dy.reshape(-1)[i0:i1]
+    count = i1 - i0
+    if code == RELU:
+        if in_place:
+            for i in range(count):
+                dzf[i] = dzf[i] if zf[i] > _ZERO else _ZERO
         else:
-            for c in range(cols):
-                dz[r, c] = dy[r, c] * derivative(code, z[r, c], y[r, c], alpha)
-        if with_db:
+            for i in range(count):
+                dzf[i] = dyf[i] if zf[i] > _ZERO else _ZERO
+    elif code == LINEAR:
+        if not in_place:
+            for i in range(count):
+                dzf[i] = dyf[i]
+    else:
+        yf = y.reshape(-1)[i0:i1]
+        for i in range(count):
+            dzf[i] = dyf[i] * derivative(code, zf[i], yf[i], alpha)
+    if db_partial.shape[0] > 0:
+        for r in range(r0, r1):
             for c in range(cols):
                 db_partial[c] += dz[r, c]
 

@@ -146,7 +146,7 @@ def _crop_sample(full, b, pad_top, pad_left, dx):
                 dx[b, i, :j1] = full[b, si, pad_left:pad_left + j1]
 
 
-@kernel(parallel=True)
+@kernel
 def conv2d_backward(w2, source, z, y, dy, kh, kw, sh, sw, pad_top, pad_left, oh, ow,
                     code, alpha, dz, dw2, db, dx, chunks):
     """Gradients of conv2d_forward: ``dw2``, ``db`` (may be empty) and ``dx``.
@@ -155,6 +155,23 @@ def conv2d_backward(w2, source, z, y, dy, kh, kw, sh, sw, pad_top, pad_left, oh,
     workspace of z's shape (it may be ``dy``). ``dx`` (x's shape) may be empty
     (first layer: its input gradient is never needed).
     """
+    _parameter_gradients(source, z, y, dy, kh, kw, sh, sw, oh, ow, code, alpha, dz, dw2, db,
+                         chunks)
+    if dx.shape[0] > 0:
+        n, h, w, channels = dx.shape
+        hp, wp = (oh - 1) * sh + kh, (ow - 1) * sw + kw
+        if pad_top == 0 and pad_left == 0 and hp == h and wp == w:
+            _input_gradient(w2, dz, kh, kw, sh, sw, oh, ow, dx, chunks)
+        else:
+            full = np.empty((n, hp, wp, channels), dtype=np.float32)
+            _input_gradient(w2, dz, kh, kw, sh, sw, oh, ow, full, chunks)
+            _crop(full, pad_top, pad_left, dx)
+
+
+@kernel(parallel=True)
+def _parameter_gradients(source, z, y, dy, kh, kw, sh, sw, oh, ow, code, alpha, dz, dw2, db,
+                         chunks):
+    """dz = dy * f'(z), then db and dw2; each thread takes a range of pixels."""
     n, height, width, channels = source.shape
     depth, filters = dw2.shape
     pixels = z.shape[0]
@@ -166,7 +183,6 @@ def conv2d_backward(w2, source, z, y, dy, kh, kw, sh, sw, pad_top, pad_left, oh,
     dw_partial = np.empty((chunks, depth, filters), dtype=np.float32)
     db_partial = np.zeros((chunks, db.shape[0]), dtype=np.float32)
     for t in prange(chunks):
-        # each thread: dz for its pixels, then those pixels' share of dw2
         p0, p1 = row_range(pixels, chunks, t)
         activation_grad_rows(z, y, dy, code, alpha, dz, p0, p1, db_partial[t])
         if fpad != filters:
@@ -176,39 +192,29 @@ def conv2d_backward(w2, source, z, y, dy, kh, kw, sh, sw, pad_top, pad_left, oh,
     sum_partials(dw_partial, dw2)
     if db.shape[0] > 0:
         sum_partials(db_partial, db)
-    if dx.shape[0] > 0:
-        full, direct = _input_gradient(w2, dz, kh, kw, sh, sw, pad_top, pad_left, oh, ow,
-                                       channels, dx, chunks)
-        if not direct:
-            _crop(full, pad_top, pad_left, dx)
 
 
 @kernel(parallel=True)
-def _input_gradient(w2, dz, kh, kw, sh, sw, pad_top, pad_left, oh, ow, channels, dx,
-                    chunks):
-    """The gradient of the (padded) input read: a stride-1 'valid' convolution of
-    the spread, zero-bordered dz with the flipped kernel. It is written into
-    ``dx`` when that is the same region (``direct``), else returned for cropping."""
-    n, h, w = dx.shape[0], dx.shape[1], dx.shape[2]
+def _input_gradient(w2, dz, kh, kw, sh, sw, oh, ow, out, chunks):
+    """The gradient of the region the forward pass read, (n, (oh-1)*sh + kh,
+    (ow-1)*sw + kw, in), into ``out``: a stride-1 'valid' convolution of dz,
+    spread to the stride and zero-bordered by k-1, with the flipped kernel."""
+    n, hp, wp, channels = out.shape
     filters = w2.shape[1]
-    hp, wp = (oh - 1) * sh + kh, (ow - 1) * sw + kw
     hz, wz = hp + kh - 1, wp + kw - 1
     spread = np.empty((n, hz, wz, filters), dtype=np.float32)
     for s in prange(n):
         _spread_sample(dz, s, oh, ow, sh, sw, kh, kw, spread)
     cpad = padded_width(channels)
     wf = _flipped_kernel(w2, kh, kw, channels, cpad)
-    direct = pad_top == 0 and pad_left == 0 and hp == h and wp == w
-    full = dx if direct else np.empty((n, hp, wp, channels), dtype=np.float32)
     patch = patch_offsets(kh, kw, wz, filters)
     pixel = pixel_offsets(n, hp, wp, hz, wz, filters, 1, 1)
-    a, bf, cf = spread.reshape(-1), wf.reshape(-1), full.reshape(-1)
+    a, bf, cf = spread.reshape(-1), wf.reshape(-1), out.reshape(-1)
     rows = n * hp * wp
     for t in prange(chunks):
         r0, r1 = row_range(rows, chunks, t)
         gemm_rows(a, pixel, r0, r1, patch, 0, kh * kw * filters, bf, cpad, channels, cf,
                   channels, False)
-    return full, direct
 
 
 @kernel(parallel=True)

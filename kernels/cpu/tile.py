@@ -18,12 +18,15 @@ computed from a repeated valid row (``arow`` entries) and not stored.
 import llvmlite.binding as llvm
 import llvmlite.ir as ir
 from numba import types
+from numba.core import config
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-#: float32 lanes per vector register: 16 with AVX-512, else 8 (AVX2; narrower
-#: hardware splits each vector, which is still correct).
-V = 16 if "+avx512f" in llvm.get_host_cpu_features().flatten() else 8
+#: float32 lanes per vector register of the CPU Numba compiles for (the host,
+#: or NUMBA_CPU_FEATURES): 16 with AVX-512, else 8 (AVX2; narrower hardware
+#: splits each vector, which is still correct).
+_FEATURES = config.CPU_FEATURES or llvm.get_host_cpu_features().flatten()
+V = 16 if "+avx512f" in _FEATURES.split(",") else 8
 
 _I64 = ir.IntType(64)
 _I32 = ir.IntType(32)
@@ -31,6 +34,15 @@ _I32 = ir.IntType(32)
 
 def _const(value):
     return ir.Constant(_I64, value)
+
+
+def _no_unroll(module):
+    """Loop metadata that forbids unrolling. Unrolled twice, the loop's broadcasts
+    get scheduled ahead of their FMAs and no longer fit in registers (spills)."""
+    loop_id = module.add_metadata([module.add_metadata([ir.MetaDataString(
+        module, "llvm.loop.unroll.disable")])])
+    loop_id.operands = (loop_id,) + loop_id.operands   # a loop ID names itself
+    return loop_id
 
 
 @intrinsic
@@ -95,7 +107,8 @@ def tile_fma(typingctx, mr, nv, k, a, arow, acol, acol0, b, b0, ldb, c, c0, ldc,
             for v in range(vectors):
                 acc[i][v].add_incoming(zero, entry)
                 acc[i][v].add_incoming(updated[i][v], loop)
-        builder.cbranch(builder.icmp_signed("<", p_next, k_), loop, done)
+        back = builder.cbranch(builder.icmp_signed("<", p_next, k_), loop, done)
+        back.set_metadata("llvm.loop", _no_unroll(builder.module))
 
         # done: write (or add) the valid rows
         builder.position_at_end(done)
