@@ -32,8 +32,9 @@ the MEDIAN over the measured repetitions. Epoch times are taken by a callback
 (``on_epoch_begin`` -> ``on_epoch_end``) so per-``fit``-call setup is not counted
 for either Keras-style framework. Peers (torch, keras+jax) are optional: a
 missing one prints "n/a" and its ratios are skipped. The OPENBLAS_* variables
-and the BLAS libraries loaded are printed first: they decide which BLAS kernels
-ran (this script reports them, never changes them).
+and the BLAS libraries loaded are printed first: they decide which kernels
+numpy.matmul ran (this script reports them, never changes them); nbkeras's own
+micro-kernel follows the CPU Numba compiles for.
 """
 import argparse
 import importlib.util
@@ -147,7 +148,7 @@ def print_header(args):
     import numpy as np
     import numba
     import nbkeras
-    nbkeras.backend.ops()  # loads SciPy's BLAS and pins it to one thread
+    nbkeras.backend.ops()  # loads the kernels (and Numba's thread pool)
     versions = [f"python {platform.python_version()}", f"numpy {np.__version__}",
                 f"numba {numba.__version__}", f"nbkeras {nbkeras.__version__}"]
     if available("torch"):
@@ -185,8 +186,13 @@ def print_header(args):
                   f"threads={info.get('num_threads')}  {owner}/{os.path.basename(path)}")
     except ImportError:
         print("  (threadpoolctl not installed)")
-    print("  (nbkeras kernels call SciPy's BLAS from numba threads, pinned to 1 thread;"
-          " numpy.matmul uses NumPy's own BLAS)")
+    print(f"  (nbkeras calls no BLAS: its micro-kernel uses {tile_lanes()}-float vectors;"
+          " numpy.matmul and PyTorch use their own libraries)")
+
+
+def tile_lanes():
+    from nbkeras.kernels.cpu.tile import V
+    return V
 
 
 def _threading_layer():

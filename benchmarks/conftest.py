@@ -2,8 +2,8 @@
 
 Run with ``pytest benchmarks --benchmark-only``. The header printed by
 :func:`pytest_report_header` names the BLAS libraries loaded and the
-``OPENBLAS_*`` variables in force (they change which OpenBLAS kernels run; they
-are reported, never changed here).
+``OPENBLAS_*`` variables in force (they change which kernels numpy.matmul and
+the peers run; nbkeras calls no BLAS; they are reported, never changed here).
 """
 import os
 import sys
@@ -38,7 +38,7 @@ def blas_summary():
 
 def pytest_report_header(config):
     import nbkeras
-    nbkeras.backend.ops()  # loads SciPy's BLAS (the one np.dot in @njit calls)
+    nbkeras.backend.ops()  # loads the kernels (and Numba's thread pool)
     return ["nbkeras benchmarks: " + f"numba threads={nbkeras.backend.num_threads()}"] + [
         "  " + line for line in blas_summary()]
 

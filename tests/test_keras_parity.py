@@ -9,7 +9,7 @@ jitted step. Either way the numbers are Keras's own.
 
 Tolerances. Forward outputs: rtol 1e-4, atol 1e-6. Gradients (checked against
 ``jax.grad`` directly): nbkeras and JAX sum the same float32 terms in another
-order (im2col + BLAS vs XLA's convolution), and a sum of up to 16*30*30 terms
+order (tiled implicit GEMM vs XLA's convolution), and a sum of up to 16*30*30 terms
 then differs by a few 1e-7 of the largest gradient; we allow 1e-5 of it.
 Weights after one step: rtol 1e-4, atol 1e-5 (the brief's numbers). The update
 itself (w_after - w_before) is also compared, to 1e-3 of the largest update

@@ -6,11 +6,9 @@ use :func:`zeros`/:func:`empty`/:func:`to_device`/:func:`to_host` for arrays, so
 second device slots in here without touching them.
 
 Threads (CPU): kernels split their work into :func:`num_threads` chunks on
-Numba's thread pool (``NUMBA_NUM_THREADS`` is respected) and call the BLAS that
-SciPy ships from inside those threads. That BLAS is pinned to one thread when
-the CPU kernels are first loaded, so two thread pools never fight over the
-cores; NumPy's own BLAS, which user code calls, is left alone. Idle OpenMP
-threads spin only briefly (``GOMP_SPINCOUNT``, unless the user set it).
+Numba's thread pool (``NUMBA_NUM_THREADS`` is respected). Matrix products are
+our own (``kernels/cpu/tile.py``), so no BLAS thread pool competes with it.
+Idle OpenMP threads spin only briefly (``GOMP_SPINCOUNT``, unless the user set it).
 """
 import importlib
 import os
@@ -42,7 +40,6 @@ def ops():
     if _state["ops"] is None:
         if _state["device"] == "cpu":
             _limit_thread_spinning()
-            _pin_kernel_blas_to_one_thread()
         _state["ops"] = importlib.import_module(f"nbkeras.kernels.{_state['device']}")
     return _state["ops"]
 
@@ -62,21 +59,6 @@ def _limit_thread_spinning():
     with one core taken); a short spin keeps the quiet-machine speed. Must be
     set before libgomp loads; a value the user set is kept."""
     os.environ.setdefault("GOMP_SPINCOUNT", "1000")
-
-
-def _pin_kernel_blas_to_one_thread():
-    """Limit the BLAS library SciPy ships (the one ``np.dot`` in @njit calls) to one
-    thread. Our kernels parallelise around it on Numba's pool instead."""
-    try:
-        import scipy
-        import scipy.linalg.cython_blas  # noqa: F401  (loads the library)
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        return
-    scipy_dir = os.path.dirname(scipy.__file__)
-    for lib in ThreadpoolController().lib_controllers:
-        if lib.user_api == "blas" and lib.filepath.startswith(scipy_dir):
-            lib.set_num_threads(1)
 
 
 def zeros(shape, dtype=np.float32):

@@ -1,0 +1,55 @@
+"""The tiled GEMM (``kernels/cpu/gemm.py`` on the micro-kernel of ``tile.py``)."""
+import numpy as np
+from hypothesis import given, settings, strategies as st
+
+from nbkeras.kernels.codes import ACTIVATION_CODES
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(1, 300), k=st.integers(0, 600), n=st.integers(1, 150),
+       chunks=st.integers(1, 4), seed=st.integers(0, 2**16))
+def test_matmul_matches_numpy(ops, m, k, n, chunks, seed):
+    """Every path: full, partial and 1/2/4-vector column panels, several row blocks
+    (m > 256), reductions sliced and accumulated (k > 256), k = 0, more threads
+    than rows."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    out = np.full((m, n), np.nan, np.float32)
+    ops.matmul(a, b, out, chunks)
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4 * max(1.0, np.sqrt(k)))
+
+
+def test_matmul_of_large_values_is_exact_where_float32_is(ops):
+    """Integers small enough to be exact in float32 give the exact product."""
+    rng = np.random.default_rng(1)
+    a = rng.integers(-8, 8, (67, 300)).astype(np.float32)
+    b = rng.integers(-8, 8, (300, 70)).astype(np.float32)
+    out = np.empty((67, 70), np.float32)
+    ops.matmul(a, b, out, 2)
+    np.testing.assert_array_equal(out, (a.astype(np.int64) @ b.astype(np.int64)).astype(np.float32))
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 40), k=st.integers(1, 300), m=st.integers(1, 90),
+       seed=st.integers(0, 2**16))
+def test_dense_relu_in_place_gradient(ops, n, k, m, seed):
+    """The layer's own call pattern: y over z, dz over dy, sizes past one vector panel."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, k)).astype(np.float32)
+    w = (rng.standard_normal((k, m)) / np.sqrt(k)).astype(np.float32)
+    b = rng.standard_normal(m).astype(np.float32)
+    relu = ACTIVATION_CODES["relu"]
+    z = np.empty((n, m), np.float32)
+    ops.dense_forward(x, w, b, relu, np.float32(0), z, z, 2)
+    pre = x.astype(np.float64) @ w + b
+    np.testing.assert_allclose(z, np.maximum(pre, 0), rtol=1e-4, atol=1e-5)
+    dy = rng.standard_normal((n, m)).astype(np.float32)
+    g = dy * (z > 0)  # the kernel's own mask: pre-activations near 0 may round either way
+    dw, db, dx = np.empty_like(w), np.empty_like(b), np.empty_like(x)
+    ops.dense_backward(x, w, z, z, dy, relu, np.float32(0), dy, dw, db, dx, 2)
+    np.testing.assert_allclose(dy, g, rtol=0, atol=0)
+    np.testing.assert_allclose(dw, x.T.astype(np.float64) @ g, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(db, g.sum(0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dx, g @ w.T.astype(np.float64), rtol=1e-4, atol=1e-4)
