@@ -179,10 +179,17 @@ def activation_grad_rows(z, y, dy, code, alpha, dz, r0, r1, db_partial):
 
 @kernel
 def sum_partials(partial, out):
-    """out = partial.sum(axis=0), serially (the reduction of per-chunk results)."""
-    out[...] = partial[0]
-    for t in range(1, partial.shape[0]):
-        out += partial[t]
+    """out = partial.sum(axis=0), serially (the reduction of per-chunk results).
+    Flat loops: the array-expression form took seconds to compile."""
+    total = out.reshape(-1)
+    parts = partial.reshape(partial.shape[0], total.shape[0])
+    first = parts[0]
+    for k in range(total.shape[0]):
+        total[k] = first[k]
+    for t in range(1, parts.shape[0]):
+        part = parts[t]
+        for k in range(total.shape[0]):
+            total[k] += part[k]
 
 
 @kernel(parallel=True)

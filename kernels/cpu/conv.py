@@ -18,7 +18,7 @@ from numba import prange
 
 from ._jit import kernel
 from .activations import bias_activation_rows, activation_grad_rows, row_range, sum_partials
-from .gemm import gemm_rows, pad_columns, padded_width
+from .gemm import gemm_rows, copy_rows, pad_columns, padded_width
 
 _ZERO = np.float32(0.0)
 #: output rows per GEMM call, so the epilogue finds them still in L1/L2
@@ -52,24 +52,41 @@ def pixel_offsets(n, oh, ow, height, width, channels, sh, sw):
 
 
 @kernel
-def _copy_padded(x, b, pad_top, pad_left, out):
-    """Sample ``b`` of ``x`` into ``out[b]`` at (pad_top, pad_left), zeros around;
-    rows/columns of ``x`` beyond ``out`` are left out (no patch reads them)."""
-    h, w = x.shape[1], x.shape[2]
-    out[b] = _ZERO
-    for i in range(out.shape[1]):
-        si = i - pad_top
-        if 0 <= si < h:
-            j0 = max(0, pad_left)
-            j1 = min(out.shape[2], w + pad_left)
-            if j0 < j1:
-                out[b, i, j0:j1] = x[b, si, j0 - pad_left:j1 - pad_left]
+def _fill(dst, value):
+    for k in range(dst.shape[0]):
+        dst[k] = value
+
+
+@kernel
+def _place(src, b, top, left, out):
+    """out[b, i, j] = src[b, i - top, j - left] where that pixel exists, else 0.
+
+    Pads (top, left >= 0) and crops (top, left <= 0) an NHWC sample. Written as
+    flat loops: Numba's slice assignment on 4-D arrays took seconds to compile.
+    """
+    hs, ws, c = src.shape[1], src.shape[2], src.shape[3]
+    ho, wo = out.shape[1], out.shape[2]
+    flat_src, flat_out = src.reshape(-1), out.reshape(-1)
+    j0, j1 = max(0, left), min(wo, ws + left)  # output columns that have a source
+    for i in range(ho):
+        row = flat_out[(b * ho + i) * wo * c:(b * ho + i + 1) * wo * c]
+        si = i - top
+        if si < 0 or si >= hs or j0 >= j1:
+            _fill(row, _ZERO)
+            continue
+        _fill(row[:j0 * c], _ZERO)
+        start = ((b * hs + si) * ws + j0 - left) * c
+        span = flat_src[start:start + (j1 - j0) * c]
+        inside = row[j0 * c:j1 * c]
+        for k in range(span.shape[0]):
+            inside[k] = span[k]
+        _fill(row[j1 * c:], _ZERO)
 
 
 @kernel(parallel=True)
 def _pad_input(x, pad_top, pad_left, xpad):
     for s in prange(x.shape[0]):
-        _copy_padded(x, s, pad_top, pad_left, xpad)
+        _place(x, s, pad_top, pad_left, xpad)
 
 
 @kernel
@@ -127,23 +144,17 @@ def _flipped_kernel(w2, kh, kw, channels, width):
 @kernel
 def _spread_sample(dz, b, oh, ow, sh, sw, kh, kw, out):
     """dz rows of sample ``b`` into ``out[b]`` at stride (sh, sw), offset (kh-1, kw-1)."""
-    out[b] = _ZERO
+    hz, wz, filters = out.shape[1], out.shape[2], out.shape[3]
+    flat_out = out.reshape(-1)
+    sample = flat_out[b * hz * wz * filters:(b + 1) * hz * wz * filters]
+    _fill(sample, _ZERO)
     for p in range(oh):
         for q in range(ow):
-            out[b, kh - 1 + p * sh, kw - 1 + q * sw] = dz[(b * oh + p) * ow + q]
-
-
-@kernel
-def _crop_sample(full, b, pad_top, pad_left, dx):
-    """dx[b] = the part of ``full[b]`` (gradient of the padded input) that lies on x."""
-    h, w = dx.shape[1], dx.shape[2]
-    dx[b] = _ZERO
-    for i in range(h):
-        si = i + pad_top
-        if si < full.shape[1]:
-            j1 = min(w, full.shape[2] - pad_left)
-            if j1 > 0:
-                dx[b, i, :j1] = full[b, si, pad_left:pad_left + j1]
+            start = ((kh - 1 + p * sh) * wz + kw - 1 + q * sw) * filters
+            target = sample[start:start + filters]
+            source = dz[(b * oh + p) * ow + q]
+            for f in range(filters):
+                target[f] = source[f]
 
 
 @kernel
@@ -186,7 +197,7 @@ def _parameter_gradients(source, z, y, dy, kh, kw, sh, sw, oh, ow, code, alpha, 
         p0, p1 = row_range(pixels, chunks, t)
         activation_grad_rows(z, y, dy, code, alpha, dz, p0, p1, db_partial[t])
         if fpad != filters:
-            dzb[p0:p1, :filters] = dz[p0:p1]
+            copy_rows(dz, dzb, p0, p1)
         gemm_rows(a, patch, 0, depth, pixel, p0, p1, bf, fpad, filters,
                   dw_partial[t].reshape(-1), filters, False)
     sum_partials(dw_partial, dw2)
@@ -220,4 +231,4 @@ def _input_gradient(w2, dz, kh, kw, sh, sw, oh, ow, out, chunks):
 @kernel(parallel=True)
 def _crop(full, pad_top, pad_left, dx):
     for s in prange(dx.shape[0]):
-        _crop_sample(full, s, pad_top, pad_left, dx)
+        _place(full, s, -pad_top, -pad_left, dx)

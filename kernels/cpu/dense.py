@@ -13,7 +13,7 @@ from numba import prange
 
 from ._jit import kernel
 from .activations import bias_activation_rows, activation_grad_rows, row_range, sum_partials
-from .gemm import gemm_rows, pad_columns, padded_width, strided_offsets
+from .gemm import gemm_rows, copy_rows, pad_columns, padded_width, strided_offsets
 
 #: rows per GEMM call, so the epilogue finds them still in cache
 _ROWS = 256
@@ -61,7 +61,7 @@ def dense_backward(x, w, z, y, dy, code, alpha, dz, dw, db, dx, chunks):
         r0, r1 = row_range(m, chunks, t)
         activation_grad_rows(z, y, dy, code, alpha, dz, r0, r1, db_partial[t])
         if npad != n:
-            dzb[r0:r1, :n] = dz[r0:r1]
+            copy_rows(dz, dzb, r0, r1)
     if db.shape[0] > 0:
         sum_partials(db_partial, db)
     # dw (k, n): row i of x^T is column i of x

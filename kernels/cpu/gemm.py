@@ -118,5 +118,15 @@ def pad_columns(m, width):
     if n >= width:
         return m
     out = np.zeros((rows, width), dtype=np.float32)
-    out[:, :n] = m
+    copy_rows(m, out, 0, rows)
     return out
+
+
+@kernel
+def copy_rows(src, dst, r0, r1):
+    """dst[r, :n] = src[r] for rows [r0, r1) of a (rows, n) ``src`` into a wider
+    ``dst``. Loops, because Numba's 2-D slice assignment took seconds to compile."""
+    n = src.shape[1]
+    for r in range(r0, r1):
+        for j in range(n):
+            dst[r, j] = src[r, j]
