@@ -17,12 +17,11 @@ import numpy as np
 from numba import prange
 
 from ._jit import kernel
-from .activations import bias_activation_rows, activation_grad_rows, row_range, sum_partials
-from .gemm import gemm_rows, copy_rows, pad_columns, padded_width
+from ..codes import LINEAR
+from .gemm import pad_columns, padded_width
+from .products import no_bias, product_rows, weight_gradient
 
 _ZERO = np.float32(0.0)
-#: output rows per GEMM call, so the epilogue finds them still in L1/L2
-_ROWS = 128
 
 
 @kernel
@@ -108,21 +107,13 @@ def conv2d_forward(x, w2, b, kh, kw, sh, sw, pad_top, pad_left, oh, ow, code, al
         _forward(x, w2, b, kh, kw, sh, sw, oh, ow, code, alpha, z, y, chunks)
 
 
-@kernel(parallel=True)
+@kernel
 def _forward(source, w2, b, kh, kw, sh, sw, oh, ow, code, alpha, z, y, chunks):
     n, height, width, channels = source.shape
-    depth, filters = w2.shape
-    wb = pad_columns(w2, padded_width(filters))
-    patch = patch_offsets(kh, kw, width, channels)
-    pixel = pixel_offsets(n, oh, ow, height, width, channels, sh, sw)
-    a, bf, zf = source.reshape(-1), wb.reshape(-1), z.reshape(-1)
-    for t in prange(chunks):
-        r0, r1 = row_range(z.shape[0], chunks, t)
-        for s in range(r0, r1, _ROWS):
-            e = min(r1, s + _ROWS)
-            gemm_rows(a, pixel, s, e, patch, 0, depth, bf, wb.shape[1], filters, zf, filters,
-                      False)
-            bias_activation_rows(z, b, code, alpha, y, s, e)
+    product_rows(source.reshape(-1), pixel_offsets(n, oh, ow, height, width, channels, sh, sw),
+                 patch_offsets(kh, kw, width, channels),
+                 pad_columns(w2, padded_width(w2.shape[1])), b, np.int64(code),
+                 np.float32(alpha), z, y, chunks)
 
 
 @kernel
@@ -166,10 +157,12 @@ def conv2d_backward(w2, source, z, y, dy, kh, kw, sh, sw, pad_top, pad_left, oh,
     workspace of z's shape (it may be ``dy``). ``dx`` (x's shape) may be empty
     (first layer: its input gradient is never needed).
     """
-    _parameter_gradients(source, z, y, dy, kh, kw, sh, sw, oh, ow, code, alpha, dz, dw2, db,
-                         chunks)
+    n, height, width, channels = source.shape
+    weight_gradient(source.reshape(-1), patch_offsets(kh, kw, width, channels),
+                    pixel_offsets(n, oh, ow, height, width, channels, sh, sw), z, y, dy,
+                    np.int64(code), np.float32(alpha), dz, dw2, db, chunks)
     if dx.shape[0] > 0:
-        n, h, w, channels = dx.shape
+        h, w = dx.shape[1], dx.shape[2]
         hp, wp = (oh - 1) * sh + kh, (ow - 1) * sw + kw
         if pad_top == 0 and pad_left == 0 and hp == h and wp == w:
             _input_gradient(w2, dz, kh, kw, sh, sw, oh, ow, dx, chunks)
@@ -180,32 +173,12 @@ def conv2d_backward(w2, source, z, y, dy, kh, kw, sh, sw, pad_top, pad_left, oh,
 
 
 @kernel(parallel=True)
-def _parameter_gradients(source, z, y, dy, kh, kw, sh, sw, oh, ow, code, alpha, dz, dw2, db,
-                         chunks):
-    """dz = dy * f'(z), then db and dw2; each thread takes a range of pixels."""
-    n, height, width, channels = source.shape
-    depth, filters = dw2.shape
-    pixels = z.shape[0]
-    fpad = padded_width(filters)
-    dzb = dz if fpad == filters else np.zeros((pixels, fpad), dtype=np.float32)
-    patch = patch_offsets(kh, kw, width, channels)
-    pixel = pixel_offsets(n, oh, ow, height, width, channels, sh, sw)
-    a, bf = source.reshape(-1), dzb.reshape(-1)
-    dw_partial = np.empty((chunks, depth, filters), dtype=np.float32)
-    db_partial = np.zeros((chunks, db.shape[0]), dtype=np.float32)
-    for t in prange(chunks):
-        p0, p1 = row_range(pixels, chunks, t)
-        activation_grad_rows(z, y, dy, code, alpha, dz, p0, p1, db_partial[t])
-        if fpad != filters:
-            copy_rows(dz, dzb, p0, p1)
-        gemm_rows(a, patch, 0, depth, pixel, p0, p1, bf, fpad, filters,
-                  dw_partial[t].reshape(-1), filters, False)
-    sum_partials(dw_partial, dw2)
-    if db.shape[0] > 0:
-        sum_partials(db_partial, db)
+def _spread(dz, oh, ow, sh, sw, kh, kw, out):
+    for s in prange(out.shape[0]):
+        _spread_sample(dz, s, oh, ow, sh, sw, kh, kw, out)
 
 
-@kernel(parallel=True)
+@kernel
 def _input_gradient(w2, dz, kh, kw, sh, sw, oh, ow, out, chunks):
     """The gradient of the region the forward pass read, (n, (oh-1)*sh + kh,
     (ow-1)*sw + kw, in), into ``out``: a stride-1 'valid' convolution of dz,
@@ -214,18 +187,12 @@ def _input_gradient(w2, dz, kh, kw, sh, sw, oh, ow, out, chunks):
     filters = w2.shape[1]
     hz, wz = hp + kh - 1, wp + kw - 1
     spread = np.empty((n, hz, wz, filters), dtype=np.float32)
-    for s in prange(n):
-        _spread_sample(dz, s, oh, ow, sh, sw, kh, kw, spread)
-    cpad = padded_width(channels)
-    wf = _flipped_kernel(w2, kh, kw, channels, cpad)
-    patch = patch_offsets(kh, kw, wz, filters)
-    pixel = pixel_offsets(n, hp, wp, hz, wz, filters, 1, 1)
-    a, bf, cf = spread.reshape(-1), wf.reshape(-1), out.reshape(-1)
-    rows = n * hp * wp
-    for t in prange(chunks):
-        r0, r1 = row_range(rows, chunks, t)
-        gemm_rows(a, pixel, r0, r1, patch, 0, kh * kw * filters, bf, cpad, channels, cf,
-                  channels, False)
+    _spread(dz, oh, ow, sh, sw, kh, kw, spread)
+    flipped = _flipped_kernel(w2, kh, kw, channels, padded_width(channels))
+    product_rows(spread.reshape(-1), pixel_offsets(n, hp, wp, hz, wz, filters, 1, 1),
+                 patch_offsets(kh, kw, wz, filters), flipped, no_bias(), np.int64(LINEAR),
+                 np.float32(0.0), out.reshape(n * hp * wp, channels),
+                 out.reshape(n * hp * wp, channels), chunks)
 
 
 @kernel(parallel=True)
