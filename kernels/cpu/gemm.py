@@ -13,11 +13,12 @@ import numpy as np
 from ._jit import kernel
 from .tile import tile_fma, V
 
-#: tile rows for a panel of 1, 2 and 4 vectors. The loop's broadcasts are all
-#: scheduled ahead of its FMAs, so MR*(NV+1) + NV registers must fit in the
-#: register file (32 zmm, or 16 ymm with AVX2) or the tile spills and runs at a
-#: quarter of the speed (measured: 12x2 tile 67 GFLOP/s a core, 8x2 257).
-MR1, MR2, MR4 = (8, 8, 6) if V == 16 else (6, 4, 2)
+#: tile rows for a panel of 1, 2 and 4 vectors, measured one core, data in L1.
+#: AVX-512: LLVM schedules the loop's broadcasts ahead of its FMAs, so about
+#: MR*(NV+1) + NV of the 32 zmm registers are live; past that the tile spills
+#: (12x2: 67 GFLOP/s, 8x2: 257, 6x4: 253). AVX2 (16 ymm): 6x2 134, 2x4 124,
+#: 8x1 106; panels stop at 2 vectors there (4-vector tiles would be 2 rows).
+MR1, MR2, MR4 = (8, 8, 6) if V == 16 else (8, 6, 2)
 #: floats ``scratch`` must hold: the largest tile.
 SCRATCH = max(MR1 * V, MR2 * 2 * V, MR4 * 4 * V)
 
@@ -88,7 +89,7 @@ def gemm_rows(a, row_off, r0, r1, col_off, k0, k1, b, ldb, n, c, ldc, accumulate
 @kernel
 def _panel_vectors(left):
     """Vectors in the next column panel when ``left`` vectors of columns remain."""
-    return 4 if left >= 4 else (2 if left >= 2 else 1)
+    return 4 if left >= 4 and V == 16 else (2 if left >= 2 else 1)
 
 
 @kernel
