@@ -30,12 +30,18 @@ def padded_width(n):
 
 
 @kernel
+def _tile_rows(nv):
+    """Rows of the tile used for a panel of ``nv`` vectors."""
+    return MR4 if nv == 4 else (MR2 if nv == 2 else MR1)
+
+
+@kernel
 def _panel(a, row_off, r0, r1, col_off, k0, k1, b, b0, ldb, c, c0, ldc, accumulate,
            nv, direct, arow):
     """One column panel of ``nv`` vectors (1, 2 or 4) for rows [r0, r1), written to
     C at ``c0`` (``direct``) or, for a single tile, to the scratch tile ``c`` (then
     ldc = nv*V). Returns the last tile's valid row count."""
-    mr = MR4 if nv == 4 else (MR2 if nv == 2 else MR1)
+    mr = _tile_rows(nv)
     k = k1 - k0
     valid = 0
     for r in range(r0, r1, mr):
@@ -129,7 +135,7 @@ def _row_blocks(a, row_off, r0, r1, col_off, k0, k1, b, ldb, n, c, ldc, accumula
                        accumulate, nv, True, arow)
             else:
                 # the last, partial panel: one tile at a time through ``scratch``
-                mr = MR4 if nv == 4 else (MR2 if nv == 2 else MR1)
+                mr = _tile_rows(nv)
                 for r in range(rb, re, mr):
                     valid = _panel(a, row_off, r, min(re, r + mr), col_off, k0, k1, b, b0,
                                    stride, scratch, 0, width, False, nv, False, arow)
