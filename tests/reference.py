@@ -170,3 +170,66 @@ def conv2d_backward(x, kernel, dz, strides, padding):
         _, pl, _ = same_padding(w, kw, sw)
         dxp = dxp[:, pt:pt + h, pl:pl + w, :]
     return dxp, dk
+
+
+def batchnorm_train(x, gamma, beta, eps):
+    """Batch norm of x (rows, C) with batch statistics: (y, mean, biased var).
+    ``gamma``/``beta`` None: scale 1, offset 0."""
+    x = np.asarray(x, np.float64)
+    mean = x.mean(0)
+    var = ((x - mean) ** 2).mean(0)
+    y = (x - mean) / np.sqrt(var + eps)
+    if gamma is not None:
+        y = y * gamma
+    if beta is not None:
+        y = y + beta
+    return y, mean, var
+
+
+def batchnorm_infer(x, gamma, beta, mean, var, eps):
+    """Batch norm of x (rows, C) with given (moving) statistics."""
+    y = (np.asarray(x, np.float64) - mean) / np.sqrt(np.asarray(var, np.float64) + eps)
+    if gamma is not None:
+        y = y * gamma
+    if beta is not None:
+        y = y + beta
+    return y
+
+
+def batchnorm_train_backward(x, gamma, eps, dy):
+    """(dx, dgamma, dbeta) of ``batchnorm_train``: with xhat = (x - mean) / std,
+    dL/dxhat = dy * gamma and, through mean and var,
+    dx = gamma / std * (dy - mean(dy) - xhat * mean(dy * xhat))."""
+    x, dy = np.asarray(x, np.float64), np.asarray(dy, np.float64)
+    _, mean, var = batchnorm_train(x, None, None, eps)
+    inv_std = 1 / np.sqrt(var + eps)
+    xhat = (x - mean) * inv_std
+    g = 1.0 if gamma is None else gamma
+    dx = g * inv_std * (dy - dy.mean(0) - xhat * (dy * xhat).mean(0))
+    return dx, (dy * xhat).sum(0), dy.sum(0)
+
+
+def layernorm(x, gamma, beta, eps):
+    """Layer norm of each row of x (rows, F): (y, mean, inv_std) per row."""
+    x = np.asarray(x, np.float64)
+    mean = x.mean(1)
+    var = ((x - mean[:, None]) ** 2).mean(1)
+    inv_std = 1 / np.sqrt(var + eps)
+    y = (x - mean[:, None]) * inv_std[:, None]
+    if gamma is not None:
+        y = y * gamma
+    if beta is not None:
+        y = y + beta
+    return y, mean, inv_std
+
+
+def layernorm_backward(x, gamma, eps, dy):
+    """(dx, dgamma, dbeta) of ``layernorm``: per row, with g = dy * gamma,
+    dx = inv_std * (g - mean_F(g) - xhat * mean_F(g * xhat))."""
+    x, dy = np.asarray(x, np.float64), np.asarray(dy, np.float64)
+    _, mean, inv_std = layernorm(x, None, None, eps)
+    xhat = (x - mean[:, None]) * inv_std[:, None]
+    g = dy if gamma is None else dy * gamma
+    dx = inv_std[:, None] * (g - g.mean(1, keepdims=True)
+                             - xhat * (g * xhat).mean(1, keepdims=True))
+    return dx, (dy * xhat).sum(0), dy.sum(0)

@@ -12,3 +12,6 @@ from .losses import (categorical_crossentropy, binary_crossentropy, regression_l
 from .optimizers import (sgd_update, adagrad_update, rmsprop_update, adam_update,
                          clip_by_value, clip_by_norm_segments, clip_by_global_norm,
                          scale_inplace)
+from .normalization import (batchnorm_train_forward, batchnorm_infer_forward,
+                            batchnorm_backward, layernorm_forward, layernorm_backward)
+from .elementwise import accumulate
