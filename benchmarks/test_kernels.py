@@ -262,7 +262,7 @@ def test_adam_update_kernel(benchmark, ops, adam_state):
 
 
 def test_adam_update_optimizer(benchmark, adam_state):
-    """``nbkeras.optimizers.Adam().apply(params, grads)``: the kernel plus the
+    """``nbkeras.optimizers.Adam().step(params, grads)``: the kernel plus the
     optimizer's Python bookkeeping, as a training step calls it."""
     import nbkeras
     benchmark.group = "adam update 1M params"
@@ -270,7 +270,7 @@ def test_adam_update_optimizer(benchmark, adam_state):
     opt = nbkeras.optimizers.Adam()
     opt.build([ADAM_SIZE])
     w = w0.copy()
-    benchmark.pedantic(opt.apply, args=(w, g), rounds=30, warmup_rounds=1)
+    benchmark.pedantic(opt.step, args=(w, g), rounds=30, warmup_rounds=1)
     steps = opt.iterations
     assert steps >= 1
     # Replay the same number of steps with the reference from zero slots.

@@ -4,8 +4,10 @@
 """
 __version__ = "0.1.0"
 
-from . import backend, activations, initializers, losses, metrics, optimizers, callbacks
-from . import layers, models, utils, datasets
+from . import backend, tree, activations, initializers, losses, metrics, optimizers, callbacks
+from . import ops, layers, models, utils, datasets
+from .engine.gradient_tape import GradientTape
+from .engine.keras_tensor import KerasTensor
 from .layers import Input, Layer
 from .models import Model, Sequential
 from .variables import Variable

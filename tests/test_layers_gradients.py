@@ -1,14 +1,26 @@
 """Every layer's backward pass against finite differences of the float64 reference.
 
-For a random upstream gradient ``dy`` the scalar L = sum(layer(x) * dy) has
-dL/dx = layer.backward(dy) and dL/dw = each weight's ``grad``.
+For a random upstream gradient ``dy`` the scalar L = sum(layer(x) * dy) is taken
+through the tape (``GradientTape``, the input watched), so dL/dx and dL/dw come
+from the layer's own backward as the training loop runs it.
 """
 import numpy as np
 import pytest
 
-from nbkeras import layers
+import nbkeras
+from nbkeras import layers, ops
 from nbkeras.utils import set_random_seed
 import reference as ref
+
+
+def gradients(layer, x, dy, training=True):
+    """(y, dL/dx, [dL/dw ...]) of L = sum(layer(x) * dy), through the tape."""
+    with nbkeras.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x, training=training)
+        loss = ops.sum(ops.multiply(y, dy))
+    grads = tape.gradient(loss, [x] + layer.weights)
+    return np.array(y), grads[0], grads[1:]
 
 
 def _check(layer, x, forward64, rtol=2e-3, atol=2e-3):
@@ -18,15 +30,12 @@ def _check(layer, x, forward64, rtol=2e-3, atol=2e-3):
     lands within the finite-difference step of its kink and the check fails."""
     rng = np.random.default_rng(7)
     set_random_seed(11)
-    layer._ensure_built(x.shape)
+    x32 = x.astype(np.float32)
+    layer(x32)  # build
     weights = [w.numpy().astype(np.float64) for w in layer.weights]
-    y = layer.call(x.astype(np.float32), training=True)
-    dy = rng.standard_normal(y.shape)
-    y = np.array(y)
+    dy = rng.standard_normal(layer(x32).shape)
+    y, dx, grads = gradients(layer, x32, dy.astype(np.float32))
     np.testing.assert_allclose(y, forward64(x.astype(np.float64), *weights), rtol=1e-4, atol=1e-4)
-    layer.needs_input_grad = True
-    dx = np.array(layer.backward(dy.astype(np.float32).copy()))
-    grads = [w.grad.copy() for w in layer.weights]
     fx = lambda v: float((forward64(v, *weights) * dy).sum())
     np.testing.assert_allclose(dx, ref.numeric_grad(fx, x, 1e-3), rtol=rtol, atol=atol)
     for i, g in enumerate(grads):
@@ -93,8 +102,7 @@ def test_flatten_and_reshape_backward():
 def test_dropout_backward_uses_the_same_mask():
     layer = layers.Dropout(0.5, seed=3)
     x = np.ones((4, 10), np.float32)
-    y = np.array(layer.call(x, training=True))
+    y, dx, _ = gradients(layer, x, np.ones_like(x))
     assert set(np.unique(y)) <= {0.0, 2.0} and 0 < (y == 0).sum() < 40
-    dx = layer.backward(np.ones_like(x))
     np.testing.assert_array_equal(dx, y)
-    np.testing.assert_array_equal(layer.call(x, training=False), x)
+    np.testing.assert_array_equal(layer(x, training=False), x)

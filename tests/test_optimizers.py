@@ -227,7 +227,7 @@ def test_optimizer_matches_reference(kind, kwargs, sizes, seed):
     for step in range(3):
         gs = _grads(rng, sizes, step)
         grads = np.concatenate(gs).astype(F32)
-        opt.apply(params, grads)
+        opt.step(params, grads)
         ref_params = reference.apply(ref_params, gs)
     assert opt.iterations == 3
     assert params.dtype == np.float32
@@ -239,13 +239,13 @@ def test_apply_builds_for_one_variable():
     opt = optimizers.Adam(clipnorm=1.0)
     params = np.ones(5, F32)
     grads = np.full(5, 2.0, F32)
-    opt.apply(params, grads)
+    opt.step(params, grads)
     assert opt.built and opt._sizes == [5] and opt.iterations == 1
     np.testing.assert_allclose(grads, np.full(5, 1 / np.sqrt(5)), rtol=1e-6)  # clipped in place
     with pytest.raises(ValueError):
-        opt.apply(np.ones(4, F32), np.ones(4, F32))
+        opt.step(np.ones(4, F32), np.ones(4, F32))
     with pytest.raises(TypeError):
-        opt.apply(np.ones(5, np.float64), np.ones(5, np.float64))
+        opt.step(np.ones(5, np.float64), np.ones(5, np.float64))
 
 
 def test_learning_rate_float_and_schedule():
@@ -254,7 +254,7 @@ def test_learning_rate_float_and_schedule():
     opt.learning_rate = 0.25
     assert opt.learning_rate == 0.25 and isinstance(opt.learning_rate, float)
     params, grads = np.ones(3, F32), np.ones(3, F32)
-    opt.apply(params, grads)
+    opt.step(params, grads)
     assert_f32_close(params, np.full(3, 0.75))
 
     seen = []
@@ -266,7 +266,7 @@ def test_learning_rate_float_and_schedule():
     opt = optimizers.SGD(learning_rate=schedule)
     params = np.ones(3, F32)
     for _ in range(3):
-        opt.apply(params, np.ones(3, F32))
+        opt.step(params, np.ones(3, F32))
     assert seen[:3] == [0, 1, 2]  # evaluated at iterations before the step
     assert_f32_close(params, np.full(3, 1 - 0.1 - 0.05 - 0.1 / 3))
     assert opt.learning_rate == pytest.approx(0.1 / 4)
@@ -343,7 +343,7 @@ def test_variables_order_and_state_roundtrip():
     opt = optimizers.Adam(amsgrad=True)
     opt.build([(2, 3), 4])
     params = np.ones(10, F32)
-    opt.apply(params, np.linspace(-1, 1, 10).astype(F32))
+    opt.step(params, np.linspace(-1, 1, 10).astype(F32))
     names = [v.shape for v in opt.variables]
     # iterations, lr, (m0, v0, m1, v1), (vhat0, vhat1): Keras's order
     assert names == [(), (), (2, 3), (2, 3), (4,), (4,), (2, 3), (4,)]
@@ -361,7 +361,7 @@ def test_loss_scale_factor():
     opt = optimizers.SGD(learning_rate=1.0, loss_scale_factor=4.0)
     assert opt.scale_loss(2.0) == 8.0
     params, grads = np.zeros(3, F32), np.full(3, 4.0, F32)
-    opt.apply(params, grads)
+    opt.step(params, grads)
     assert_f32_close(params, np.full(3, -1.0))
 
 
@@ -372,7 +372,7 @@ def test_custom_subclass_gets_weight_decay():
 
     opt = PlainSGD(learning_rate=0.1, weight_decay=0.5)
     params = np.ones(3, F32)
-    opt.apply(params, np.ones(3, F32))
+    opt.step(params, np.ones(3, F32))
     assert_f32_close(params, np.full(3, (1 - 0.5 * 0.1) - 0.1))
 
 
@@ -414,7 +414,7 @@ def test_keras_parity(keras, name, kwargs):
         grads = [rand(rng, v.size, scale=[0.1, 1.0, 4.0][(k + step) % 3]).reshape(v.shape)
                  for k, v in enumerate(values)]
         kopt.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in grads], kvars))
-        opt.apply(params, np.concatenate([g.ravel() for g in grads]).astype(F32))
+        opt.step(params, np.concatenate([g.ravel() for g in grads]).astype(F32))
     expected = np.concatenate([keras.ops.convert_to_numpy(v.value).ravel() for v in kvars])
     assert opt.iterations == int(keras.ops.convert_to_numpy(kopt.iterations.value)) == 3
     np.testing.assert_allclose(params, expected, rtol=RTOL, atol=ATOL)

@@ -14,4 +14,4 @@ from .optimizers import (sgd_update, adagrad_update, rmsprop_update, adam_update
                          scale_inplace)
 from .normalization import (batchnorm_train_forward, batchnorm_infer_forward,
                             batchnorm_backward, layernorm_forward, layernorm_backward)
-from .elementwise import accumulate
+from .elementwise import accumulate, erf

@@ -1,4 +1,7 @@
 """Element-wise kernels on flat, C-contiguous float32 1-D arrays."""
+import math
+
+import numpy as np
 from numba import prange
 
 from ._jit import kernel
@@ -16,3 +19,15 @@ def accumulate(dst, src, chunks):
         s = src[i0:i1]
         for i in range(i1 - i0):
             d[i] += s[i]
+
+
+@kernel(parallel=True)
+def erf(x, out, chunks):
+    """out = erf(x) for two flat float32 arrays of equal length."""
+    n = x.shape[0]
+    for t in prange(chunks):
+        i0, i1 = row_range(n, chunks, t)
+        src = x[i0:i1]
+        dst = out[i0:i1]
+        for i in range(i1 - i0):
+            dst[i] = np.float32(math.erf(src[i]))

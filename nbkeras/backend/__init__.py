@@ -15,6 +15,8 @@ import os
 
 import numpy as np
 
+from ..kernels import codes  # noqa: F401 (integer codes shared by the API and the kernels)
+
 _DEVICES = ("cpu", "cuda")
 _state = {"device": "cpu", "ops": None, "threads": None}
 

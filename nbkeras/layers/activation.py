@@ -9,26 +9,26 @@ class Activation(Layer):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
 
-    def call(self, inputs, training=False):
-        self._in_shape = inputs.shape
-        x = inputs.reshape(-1, inputs.shape[-1])
-        z, y, y_kernel = output_buffers(self, self.activation, x.shape)
+    def forward(self, ctx, inputs, training):
+        ctx.in_shape = inputs.shape
+        x = inputs.reshape(-1, inputs.shape[-1] if inputs.ndim else 1)
+        z, y, y_kernel = output_buffers(ctx, self.activation, x.shape)
         z[...] = x
         backend.ops().bias_activation_forward(z, empty_like_rank(1), self.activation.code,
                                               self.activation.alpha, y_kernel,
                                               backend.num_threads())
         finish_forward(self.activation, z, y)
-        self._z, self._y = z, y
+        ctx.z, ctx.y = z, y
         return y.reshape(inputs.shape)
 
-    def backward(self, grad_output):
-        dy, code = pre_activation_grad(self, self.activation, self._y,
-                                       grad_output.reshape(self._z.shape))
-        dx = self.workspace("dx", self._z.shape)
-        backend.ops().bias_activation_backward(self._z, self._y, dy, code,
+    def backward(self, ctx, grad_output):
+        dy, code = pre_activation_grad(ctx, self.activation, ctx.y,
+                                       grad_output.reshape(ctx.z.shape))
+        dx = ctx.workspace("dx", ctx.z.shape)
+        backend.ops().bias_activation_backward(ctx.z, ctx.y, dy, code,
                                                self.activation.alpha, dx, empty_like_rank(1),
                                                backend.num_threads())
-        return dx.reshape(self._in_shape)
+        return dx.reshape(ctx.in_shape)
 
     def get_config(self):
         config = super().get_config()

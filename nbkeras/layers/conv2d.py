@@ -40,17 +40,17 @@ class Conv2D(Layer):
             window_2d(self, input_shape, self.kernel_size, self.strides, self.padding)
         self.in_channels = int(input_shape[-1])
         kh, kw = self.kernel_size
-        self.kernel = self.add_weight((kh, kw, self.in_channels, self.filters),
-                                      self.kernel_initializer, "kernel")
-        self.bias = (self.add_weight((self.filters,), self.bias_initializer, "bias")
-                     if self.use_bias else None)
+        self.kernel = self.add_weight(shape=(kh, kw, self.in_channels, self.filters),
+                                      initializer=self.kernel_initializer, name="kernel")
+        self.bias = (self.add_weight(shape=(self.filters,), initializer=self.bias_initializer,
+                                     name="bias") if self.use_bias else None)
         self.built = True
 
     def compute_output_shape(self, input_shape):
         oh, ow, _, _ = window_2d(self, input_shape, self.kernel_size, self.strides, self.padding)
         return (input_shape[0], oh, ow, self.filters)
 
-    def call(self, inputs, training=False):
+    def forward(self, ctx, inputs, training):
         geometry = window_2d(self, inputs.shape, self.kernel_size, self.strides, self.padding)
         check_last_dim(self, inputs.shape, self.in_channels)
         oh, ow, pt, pl = geometry
@@ -61,9 +61,9 @@ class Conv2D(Layer):
         hp = (oh - 1) * self.strides[0] + kh
         wp = (ow - 1) * self.strides[1] + kw
         padded = pt > 0 or pl > 0 or hp > inputs.shape[1] or wp > inputs.shape[2]
-        xpad = self.workspace("xpad", (n, hp, wp, self.in_channels) if padded
+        xpad = ctx.workspace("xpad", (n, hp, wp, self.in_channels) if padded
                               else (0, 0, 0, self.in_channels))
-        z, y, y_kernel = output_buffers(self, self.activation, (rows, self.filters))
+        z, y, y_kernel = output_buffers(ctx, self.activation, (rows, self.filters))
         w2 = self.kernel.value.reshape(-1, self.filters)
         b = self.bias.value if self.use_bias else empty_like_rank(1)
         backend.ops().conv2d_forward(inputs, w2, b, kh, kw, self.strides[0], self.strides[1],
@@ -71,27 +71,24 @@ class Conv2D(Layer):
                                      self.activation.alpha, xpad, z, y_kernel,
                                      backend.num_threads())
         finish_forward(self.activation, z, y)
-        self._source = xpad if padded else inputs
-        self._z, self._y = z, y
-        self._in_shape, self._geometry = inputs.shape, geometry
+        ctx.source = xpad if padded else inputs
+        ctx.z, ctx.y = z, y
+        ctx.in_shape, ctx.geometry = inputs.shape, geometry
         return y.reshape(n, oh, ow, self.filters)
 
-    def backward(self, grad_output):
-        if getattr(self, "_source", None) is None:
-            raise RuntimeError(f"Conv2D '{self.name}': backward() needs a forward call first.")
-        oh, ow, pt, pl = self._geometry
+    def backward(self, ctx, grad_output):
+        oh, ow, pt, pl = ctx.geometry
         kh, kw = self.kernel_size
-        dy, code = pre_activation_grad(self, self.activation, self._y,
-                                       grad_output.reshape(self._z.shape))
-        dx = (self.workspace("dx", self._in_shape) if self.needs_input_grad
-              else empty_like_rank(4))
-        db = self.bias.grad if self.use_bias else empty_like_rank(1)
+        dy, code = pre_activation_grad(ctx, self.activation, ctx.y,
+                                       grad_output.reshape(ctx.z.shape))
+        dx = ctx.workspace("dx", ctx.in_shape) if ctx.needs_input_grad else empty_like_rank(4)
+        db = ctx.param_grad(self.bias) if self.use_bias else empty_like_rank(1)
         backend.ops().conv2d_backward(
-            self.kernel.value.reshape(-1, self.filters), self._source, self._z, self._y, dy,
+            self.kernel.value.reshape(-1, self.filters), ctx.source, ctx.z, ctx.y, dy,
             kh, kw, self.strides[0], self.strides[1], pt, pl, oh, ow, code,
-            self.activation.alpha, dy, self.kernel.grad.reshape(-1, self.filters), db, dx,
-            backend.num_threads())
-        return dx if self.needs_input_grad else None
+            self.activation.alpha, dy, ctx.param_grad(self.kernel).reshape(-1, self.filters),
+            db, dx, backend.num_threads())
+        return dx if ctx.needs_input_grad else None
 
     def get_config(self):
         config = super().get_config()

@@ -30,36 +30,36 @@ class Dense(Layer):
             raise ValueError(f"Dense '{self.name}' needs a known last input dimension, "
                              f"received input shape {tuple(input_shape)}.")
         self.input_dim = int(input_shape[-1])
-        self.kernel = self.add_weight((self.input_dim, self.units), self.kernel_initializer, "kernel")
-        self.bias = (self.add_weight((self.units,), self.bias_initializer, "bias")
-                     if self.use_bias else None)
+        self.kernel = self.add_weight(shape=(self.input_dim, self.units),
+                                      initializer=self.kernel_initializer, name="kernel")
+        self.bias = (self.add_weight(shape=(self.units,), initializer=self.bias_initializer,
+                                     name="bias") if self.use_bias else None)
         self.built = True
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
 
-    def call(self, inputs, training=False):
+    def forward(self, ctx, inputs, training):
         check_last_dim(self, inputs.shape, self.input_dim)
         x = inputs.reshape(-1, self.input_dim)
-        z, y, y_kernel = output_buffers(self, self.activation, (x.shape[0], self.units))
+        z, y, y_kernel = output_buffers(ctx, self.activation, (x.shape[0], self.units))
         b = self.bias.value if self.use_bias else empty_like_rank(1)
         backend.ops().dense_forward(x, self.kernel.value, b, self.activation.code,
                                     self.activation.alpha, z, y_kernel,
                                     backend.num_threads())
         finish_forward(self.activation, z, y)
-        self._x, self._z, self._y, self._in_shape = x, z, y, inputs.shape
+        ctx.x, ctx.z, ctx.y, ctx.in_shape = x, z, y, inputs.shape
         return y.reshape(inputs.shape[:-1] + (self.units,))
 
-    def backward(self, grad_output):
-        dy, code = pre_activation_grad(self, self.activation, self._y,
-                                       grad_output.reshape(self._z.shape))
-        dx = (self.workspace("dx", self._x.shape) if self.needs_input_grad
-              else empty_like_rank(2))
-        db = self.bias.grad if self.use_bias else empty_like_rank(1)
-        backend.ops().dense_backward(self._x, self.kernel.value, self._z, self._y, dy, code,
-                                     self.activation.alpha, dy, self.kernel.grad, db, dx,
-                                     backend.num_threads())
-        return dx.reshape(self._in_shape) if self.needs_input_grad else None
+    def backward(self, ctx, grad_output):
+        dy, code = pre_activation_grad(ctx, self.activation, ctx.y,
+                                       grad_output.reshape(ctx.z.shape))
+        dx = ctx.workspace("dx", ctx.x.shape) if ctx.needs_input_grad else empty_like_rank(2)
+        db = ctx.param_grad(self.bias) if self.use_bias else empty_like_rank(1)
+        backend.ops().dense_backward(ctx.x, self.kernel.value, ctx.z, ctx.y, dy, code,
+                                     self.activation.alpha, dy, ctx.param_grad(self.kernel),
+                                     db, dx, backend.num_threads())
+        return dx.reshape(ctx.in_shape) if ctx.needs_input_grad else None
 
     def get_config(self):
         config = super().get_config()

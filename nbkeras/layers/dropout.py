@@ -17,26 +17,25 @@ class Dropout(Layer):
         self.rate = float(rate)
         self.seed = seed
         self._rng = np.random.default_rng(seed) if seed is not None else None
-        self._mask = None
 
-    def call(self, inputs, training=False):
+    def forward(self, ctx, inputs, training):
         if not training or self.rate == 0:
-            self._mask = None
+            ctx.mask = None
             return inputs
         rng = self._rng or nb_random.generator()
         keep = rng.random(inputs.shape, dtype=np.float32) >= np.float32(self.rate)
-        mask = self.workspace("mask", inputs.shape)
+        mask = ctx.workspace("mask", inputs.shape)
         np.multiply(keep, np.float32(1.0 / (1.0 - self.rate)), out=mask)
-        y = self.workspace("y", inputs.shape)
+        y = ctx.workspace("y", inputs.shape)
         np.multiply(inputs, mask, out=y)
-        self._mask = mask
+        ctx.mask = mask
         return y
 
-    def backward(self, grad_output):
-        if self._mask is None:
+    def backward(self, ctx, grad_output):
+        if ctx.mask is None:
             return grad_output
-        dx = self.workspace("dx", grad_output.shape)
-        np.multiply(grad_output, self._mask, out=dx)
+        dx = ctx.workspace("dx", grad_output.shape)
+        np.multiply(grad_output, ctx.mask, out=dx)
         return dx
 
     def get_config(self):

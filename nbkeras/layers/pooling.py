@@ -24,10 +24,10 @@ class _Pooling2D(Layer):
         oh, ow, _, _ = window_2d(self, input_shape, self.pool_size, self.strides, self.padding)
         return (input_shape[0], oh, ow, input_shape[3])
 
-    def _prepare(self, inputs):
+    def _prepare(self, ctx, inputs):
         oh, ow, pt, pl = window_2d(self, inputs.shape, self.pool_size, self.strides, self.padding)
-        self._pads, self._in_shape = (pt, pl), inputs.shape
-        return self.workspace("y", (inputs.shape[0], oh, ow, inputs.shape[3])), pt, pl
+        ctx.pads, ctx.in_shape = (pt, pl), inputs.shape
+        return ctx.workspace("y", (inputs.shape[0], oh, ow, inputs.shape[3])), pt, pl
 
     def get_config(self):
         config = super().get_config()
@@ -37,29 +37,29 @@ class _Pooling2D(Layer):
 
 
 class MaxPooling2D(_Pooling2D):
-    def call(self, inputs, training=False):
-        y, pt, pl = self._prepare(inputs)
-        self._argmax = self.workspace("argmax", y.shape, np.int32)
+    def forward(self, ctx, inputs, training):
+        y, pt, pl = self._prepare(ctx, inputs)
+        ctx.argmax = ctx.workspace("argmax", y.shape, np.int32)
         backend.ops().maxpool2d_forward(inputs, *self.pool_size, *self.strides, pt, pl,
-                                        y, self._argmax)
+                                        y, ctx.argmax)
         return y
 
-    def backward(self, grad_output):
-        dx = self.workspace("dx", self._in_shape)
-        backend.ops().maxpool2d_backward(grad_output, self._argmax, dx)
+    def backward(self, ctx, grad_output):
+        dx = ctx.workspace("dx", ctx.in_shape)
+        backend.ops().maxpool2d_backward(_contiguous(grad_output), ctx.argmax, dx)
         return dx
 
 
 class AveragePooling2D(_Pooling2D):
-    def call(self, inputs, training=False):
-        y, pt, pl = self._prepare(inputs)
+    def forward(self, ctx, inputs, training):
+        y, pt, pl = self._prepare(ctx, inputs)
         backend.ops().avgpool2d_forward(inputs, *self.pool_size, *self.strides, pt, pl, y)
         return y
 
-    def backward(self, grad_output):
-        dx = self.workspace("dx", self._in_shape)
-        backend.ops().avgpool2d_backward(grad_output, *self.pool_size, *self.strides,
-                                         *self._pads, dx)
+    def backward(self, ctx, grad_output):
+        dx = ctx.workspace("dx", ctx.in_shape)
+        backend.ops().avgpool2d_backward(_contiguous(grad_output), *self.pool_size,
+                                         *self.strides, *ctx.pads, dx)
         return dx
 
 
@@ -77,11 +77,11 @@ class _GlobalPooling2D(Layer):
         n, c = input_shape[0], input_shape[3]
         return (n, 1, 1, c) if self.keepdims else (n, c)
 
-    def _prepare(self, inputs):
+    def _prepare(self, ctx, inputs):
         if inputs.ndim != 4:
             window_2d(self, inputs.shape, (1, 1), (1, 1), "valid")
-        self._in_shape = inputs.shape
-        return self.workspace("y", (inputs.shape[0], inputs.shape[3]))
+        ctx.in_shape = inputs.shape
+        return ctx.workspace("y", (inputs.shape[0], inputs.shape[3]))
 
     def _out(self, y):
         return y.reshape(y.shape[0], 1, 1, y.shape[1]) if self.keepdims else y
@@ -93,30 +93,34 @@ class _GlobalPooling2D(Layer):
 
 
 class GlobalAveragePooling2D(_GlobalPooling2D):
-    def call(self, inputs, training=False):
-        y = self._prepare(inputs)
+    def forward(self, ctx, inputs, training):
+        y = self._prepare(ctx, inputs)
         backend.ops().global_avgpool2d_forward(inputs, y)
         return self._out(y)
 
-    def backward(self, grad_output):
-        dx = self.workspace("dx", self._in_shape)
+    def backward(self, ctx, grad_output):
+        dx = ctx.workspace("dx", ctx.in_shape)
         backend.ops().global_avgpool2d_backward(
-            grad_output.reshape(self._in_shape[0], self._in_shape[3]), dx)
+            _contiguous(grad_output).reshape(ctx.in_shape[0], ctx.in_shape[3]), dx)
         return dx
 
 
 class GlobalMaxPooling2D(_GlobalPooling2D):
-    def call(self, inputs, training=False):
-        y = self._prepare(inputs)
-        self._argmax = self.workspace("argmax", y.shape, np.int32)
-        backend.ops().global_maxpool2d_forward(inputs, y, self._argmax)
+    def forward(self, ctx, inputs, training):
+        y = self._prepare(ctx, inputs)
+        ctx.argmax = ctx.workspace("argmax", y.shape, np.int32)
+        backend.ops().global_maxpool2d_forward(inputs, y, ctx.argmax)
         return self._out(y)
 
-    def backward(self, grad_output):
-        dx = self.workspace("dx", self._in_shape)
+    def backward(self, ctx, grad_output):
+        dx = ctx.workspace("dx", ctx.in_shape)
         backend.ops().global_maxpool2d_backward(
-            grad_output.reshape(self._in_shape[0], self._in_shape[3]), self._argmax, dx)
+            _contiguous(grad_output).reshape(ctx.in_shape[0], ctx.in_shape[3]), ctx.argmax, dx)
         return dx
+
+
+def _contiguous(g):
+    return np.ascontiguousarray(g, dtype=np.float32)
 
 
 MaxPool2D = MaxPooling2D

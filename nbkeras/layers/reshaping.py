@@ -12,12 +12,12 @@ class Flatten(Layer):
         rest = input_shape[1:]
         return (input_shape[0], None if None in rest else int(np.prod(rest)))
 
-    def call(self, inputs, training=False):
-        self._in_shape = inputs.shape
+    def forward(self, ctx, inputs, training):
+        ctx.in_shape = inputs.shape
         return inputs.reshape(inputs.shape[0], -1)
 
-    def backward(self, grad_output):
-        return grad_output.reshape(self._in_shape)
+    def backward(self, ctx, grad_output):
+        return grad_output.reshape(ctx.in_shape)
 
 
 class Reshape(Layer):
@@ -48,12 +48,12 @@ class Reshape(Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0],) + self._resolve(input_shape[1:])
 
-    def call(self, inputs, training=False):
-        self._in_shape = inputs.shape
+    def forward(self, ctx, inputs, training):
+        ctx.in_shape = inputs.shape
         return inputs.reshape((inputs.shape[0],) + self._resolve(inputs.shape[1:]))
 
-    def backward(self, grad_output):
-        return grad_output.reshape(self._in_shape)
+    def backward(self, ctx, grad_output):
+        return grad_output.reshape(ctx.in_shape)
 
     def get_config(self):
         config = super().get_config()

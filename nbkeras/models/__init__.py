@@ -1,5 +1,4 @@
-"""Models: ``Sequential`` and the functional ``Model``."""
+"""Models: ``Model`` (functional or subclassed) and ``Sequential``."""
 from .model import Model
+from .functional import Functional
 from .sequential import Sequential
-
-Functional = Model

@@ -81,8 +81,10 @@ class Optimizer:
     ``gradient_accumulation_steps`` are accepted with Keras's defaults (so Keras
     configs load) but not implemented: enabling them raises NotImplementedError.
 
-    Interface of the training loop: :meth:`build` (``sizes``), :meth:`apply`
-    (``params``, ``grads``: flat float32 arenas), :attr:`iterations`.
+    Interface of the training loop: :meth:`build` (``sizes``), :meth:`step`
+    (``params``, ``grads``: flat float32 arenas), :attr:`iterations`. Keras's own
+    :meth:`apply` (``grads``, ``trainable_variables``) and :meth:`apply_gradients`
+    take the model's arena as it is when the variables are its weights, in order.
 
     Writing a new optimizer: override :meth:`_create_slots` (call
     :meth:`add_slot` for each state array) and :meth:`update_step`
@@ -241,7 +243,7 @@ class Optimizer:
         if flags is not None and not flags["C_CONTIGUOUS"]:
             raise ValueError(f"`{what}` must be C-contiguous (it is updated in place).")
 
-    def apply(self, params, grads):
+    def step(self, params, grads):
         """One optimizer step over the arena, in place.
 
         Divides ``grads`` by ``loss_scale_factor`` (if set), clips them (in
@@ -283,24 +285,52 @@ class Optimizer:
         raise NotImplementedError
 
     def apply_gradients(self, grads_and_vars):
-        """Keras-style convenience over separate arrays: ``(grad, var)`` pairs of
-        float32 NumPy arrays (or objects with ``assign``), updated in place by
-        packing them into an arena, stepping, and writing back. The variables
-        must come in the same order and sizes at every call."""
+        """Keras's ``apply_gradients(zip(grads, variables))``; returns :attr:`iterations`."""
         pairs = list(grads_and_vars)
         if not pairs:
             return self.iterations
         grads, variables = zip(*pairs)
+        return self.apply(grads, variables)
+
+    def apply(self, grads, trainable_variables=None):
+        """Keras's ``apply(grads, trainable_variables)``: one step on the variables.
+
+        When the variables are a model's parameter arena, in its order, the step is
+        the one fused kernel over it; other variables (or NumPy arrays) are packed
+        into a flat buffer, stepped and written back. Pairs whose gradient is None
+        (no gradient reached the variable) are left out, as Keras filters them.
+        """
+        grads = list(grads)
+        if trainable_variables is None:
+            raise ValueError("apply(): pass the `trainable_variables` the gradients are for.")
+        variables = list(trainable_variables)
+        if len(grads) != len(variables):
+            raise ValueError(f"apply(): {len(grads)} gradients for {len(variables)} variables.")
+        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        if not pairs:
+            return self.iterations
+        grads, variables = [p[0] for p in pairs], [p[1] for p in pairs]
+        arena = getattr(variables[0], "_arena", None)
+        if arena is not None and arena.holds(variables):
+            for g, v in zip(grads, variables):
+                g = np.asarray(getattr(g, "value", g), dtype=np.float32)
+                if g.shape != tuple(v.shape):
+                    raise ValueError(f"apply(): a gradient of shape {g.shape} for variable "
+                                     f"'{v.path}' of shape {tuple(v.shape)}.")
+                if g is not v.grad:
+                    v.grad[...] = g
+            self.build(arena.shapes)
+            self.step(arena.params, arena.grads)
+            return self.iterations
         values = [np.asarray(v.numpy() if hasattr(v, "numpy") else v, dtype=np.float32)
                   for v in variables]
-        if not self.built:
-            self.build([v.shape for v in values])
+        self.build([v.shape for v in values])
         params = np.ascontiguousarray(
             np.concatenate([v.ravel() for v in values]), dtype=np.float32)
-        flat_g = np.ascontiguousarray(
-            np.concatenate([np.asarray(g, dtype=np.float32).ravel() for g in grads]),
+        flat_g = np.ascontiguousarray(np.concatenate(
+            [np.asarray(getattr(g, "value", g), dtype=np.float32).ravel() for g in grads]),
             dtype=np.float32)
-        self.apply(params, flat_g)
+        self.step(params, flat_g)
         for k, var in enumerate(variables):
             new = params[self._offsets[k]:self._offsets[k + 1]].reshape(values[k].shape)
             if hasattr(var, "assign"):

@@ -1,0 +1,10 @@
+"""Identity: returns its input unchanged (a placeholder layer, as in Keras)."""
+from .layer import Layer
+
+
+class Identity(Layer):
+    def call(self, inputs):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
