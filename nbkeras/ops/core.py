@@ -11,12 +11,13 @@ def convert_to_tensor(x, dtype=None, sparse=None, ragged=None):
     tensors on a tape and symbolic tensors are returned as they are."""
     if isinstance(x, (Tensor, KerasTensor)) and dtype is None:
         return x
-    a = to_array(x)
-    a = np.asarray(a)
+    a = np.asarray(to_array(x))
     if dtype is not None:
         a = a.astype(standardize_dtype(dtype))
     elif a.dtype == np.float64:
         a = a.astype(np.float32)
+    elif a.dtype == np.int64 and isinstance(x, (int, list, tuple)):
+        a = a.astype(np.int32)  # Python ints: Keras's int32
     return a
 
 

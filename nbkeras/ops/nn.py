@@ -18,8 +18,10 @@ _EMPTY = np.zeros(0, dtype=_F32)
 
 def _rows(x):
     """``x`` as a C-contiguous float32 (rows, last axis) array."""
+    if not np.ndim(x):
+        return np.ascontiguousarray(x, dtype=_F32).reshape(1, 1)
     x = np.ascontiguousarray(x, dtype=_F32)
-    return x.reshape(-1, x.shape[-1]) if x.ndim else x.reshape(1, 1)
+    return x.reshape(int(np.prod(x.shape[:-1])), x.shape[-1])  # (-1 fails on a 0 last axis)
 
 
 def _activation_forward(ctx, x, code, alpha):
@@ -103,13 +105,14 @@ def gelu(x, approximate=True):
 
 def _last_axis_rows(x, axis):
     x = np.moveaxis(np.asarray(x, dtype=_F32), axis, -1)
-    return x, np.ascontiguousarray(x).reshape(-1, x.shape[-1]) if x.ndim else x.reshape(1, 1)
+    return x, _rows(x)
 
 
 def _softmax_forward(ctx, x, axis=-1):
     moved, rows = _last_axis_rows(x, axis)
     y = np.empty_like(rows)
-    backend.ops().softmax_forward(rows, y)
+    if y.size:  # (the kernel reads each row's first element)
+        backend.ops().softmax_forward(rows, y)
     ctx.y, ctx.moved_shape, ctx.axis = y, moved.shape, axis
     return np.moveaxis(y.reshape(moved.shape), -1, axis)
 
@@ -117,7 +120,8 @@ def _softmax_forward(ctx, x, axis=-1):
 def _softmax_backward(ctx, g):
     gm = np.ascontiguousarray(np.moveaxis(np.asarray(g, dtype=_F32), ctx.axis, -1))
     dz = np.empty_like(ctx.y)
-    backend.ops().softmax_backward(ctx.y, gm.reshape(ctx.y.shape), dz)
+    if dz.size:
+        backend.ops().softmax_backward(ctx.y, gm.reshape(ctx.y.shape), dz)
     return np.moveaxis(dz.reshape(ctx.moved_shape), -1, ctx.axis)
 
 

@@ -6,12 +6,16 @@ matrix products run on the nbkeras GEMM kernels (the same two a Dense layer
 uses), reached through the backend. Gradients of broadcast operands are summed
 back to their shapes (``unbroadcast``).
 """
+import builtins
+
 import numpy as np
 
 from .. import backend
 from .op import Op, unbroadcast, to_array
 
 _F32 = np.float32
+# this module defines ops named max, min, sum and abs: the builtins, by their full names
+_max = builtins.max
 
 
 def _shapes(ctx, *arrays):
@@ -189,13 +193,20 @@ def sin(x):
 
 
 def _clip_forward(ctx, x, x_min, x_max):
+    _shapes(ctx, x, x_min, x_max)
     ctx.x, ctx.lo, ctx.hi = x, x_min, x_max
     return np.clip(x, x_min, x_max)
 
 
 def _clip_backward(ctx, g):
-    inside = (ctx.x >= ctx.lo) & (ctx.x <= ctx.hi)
-    return (g * inside if ctx.needs[0] else None, None, None)
+    """The gradient goes to x inside [x_min, x_max] (bounds included), to a bound where
+    it is the result; each summed back to its operand's (broadcast) shape."""
+    sx, slo, shi = ctx.shapes
+    below, above = ctx.x < ctx.lo, ctx.x > ctx.hi
+    dx = unbroadcast(g * ~(below | above), sx) if ctx.needs[0] else None
+    dlo = unbroadcast(g * below, slo) if ctx.needs[1] else None
+    dhi = unbroadcast(g * (above & ~below), shi) if ctx.needs[2] else None
+    return dx, dlo, dhi
 
 
 _CLIP = Op("clip", _clip_forward, _clip_backward)
@@ -301,10 +312,10 @@ def _matmul_backward(ctx, g):
     a2 = a[None, :] if a.ndim == 1 else a
     b2 = b[:, None] if b.ndim == 1 else b
     g2 = g
+    if b.ndim == 1:  # first: for 1-D @ 1-D, g is 0-d and becomes (1, 1)
+        g2 = np.expand_dims(g2, -1)
     if a.ndim == 1:
         g2 = np.expand_dims(g2, -2)
-    if b.ndim == 1:
-        g2 = np.expand_dims(g2, -1)
     da = db = None
     if ctx.needs[0]:
         da = np.matmul(g2, np.swapaxes(b2, -1, -2))
@@ -343,8 +354,10 @@ def _einsum_parse(subscripts, ndims):
         lhs, out = subscripts.split("->")
     else:
         lhs = subscripts
-        letters = lhs.replace(",", "")
+        letters = lhs.replace(",", "").replace(".", "")
         out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+        if "..." in lhs:  # implicit mode keeps the broadcast axes, in front (NumPy)
+            out = "..." + out
     ins = lhs.split(",")
     if "." in subscripts:
         ins, out = _expand_ellipses(ins, out, ndims)
@@ -353,7 +366,7 @@ def _einsum_parse(subscripts, ndims):
 
 def _expand_ellipses(ins, out, ndims):
     spare = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in "".join(ins) + out]
-    width = max(n - (len(s) - 3) for s, n in zip(ins, ndims) if "..." in s)
+    width = _max(n - (len(s) - 3) for s, n in zip(ins, ndims) if "..." in s)
     fill = "".join(spare[:width])
     new_ins = []
     for s, n in zip(ins, ndims):
@@ -375,10 +388,15 @@ def _einsum_operand_grad(g, out, other_sub, other, own_sub, own_shape):
         grad = np.einsum(f"{out}->{kept}", g)
     else:
         grad = np.einsum(f"{out},{other_sub}->{kept}", g, other)
+    # this operand's size-1 axes that broadcast against the other's: summed back
+    axes = tuple(i for i, c in enumerate(kept)
+                 if own_shape[own_sub.index(c)] == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
     if kept != own_sub:
         missing = tuple(i for i, c in enumerate(own_sub) if c not in kept)
-        grad = np.broadcast_to(np.expand_dims(grad, missing), own_shape)
-    return grad
+        grad = np.expand_dims(grad, missing)
+    return np.broadcast_to(grad, own_shape)
 
 
 def _einsum_forward(ctx, a, b, subscripts):
@@ -423,9 +441,22 @@ def einsum(subscripts, *operands):
 # ----------------------------------------------------------------------------
 # reductions
 # ----------------------------------------------------------------------------
+def _int_result(x):
+    """Keras's dtype for an integer sum, product or cumsum: the input's own (bool and
+    narrow ints widen to int32 / uint32), where NumPy would give int64."""
+    dtype = np.asarray(x).dtype
+    if dtype.kind not in "iub":
+        return None
+    if dtype.kind == "b" or (dtype.kind == "i" and dtype.itemsize < 4):
+        return np.int32
+    if dtype.kind == "u" and dtype.itemsize < 4:
+        return np.uint32
+    return dtype
+
+
 def _sum_forward(ctx, x, axis=None, keepdims=False):
     ctx.shape, ctx.axis, ctx.keepdims = np.shape(x), axis, keepdims
-    return np.sum(x, axis=_axis_arg(axis), keepdims=keepdims)
+    return np.sum(x, axis=_axis_arg(axis), keepdims=keepdims, dtype=_int_result(x))
 
 
 def _sum_backward(ctx, g):
@@ -439,7 +470,7 @@ def _mean_forward(ctx, x, axis=None, keepdims=False):
     if x.dtype.kind in "iub":
         x = x.astype(_F32)
     out = np.mean(x, axis=_axis_arg(axis), keepdims=keepdims)
-    ctx.count = max(x.size, 1) // max(np.size(out), 1) if x.size else 1
+    ctx.count = _max(x.size, 1) // _max(np.size(out), 1) if x.size else 1
     return out
 
 
@@ -460,13 +491,15 @@ def _extreme(name, fn):
         out = _expand_reduced(ctx.out, shape, ctx.axis, ctx.keepdims)
         g = _expand_reduced(g, shape, ctx.axis, ctx.keepdims)
         hit = (ctx.x == out).astype(_F32)  # ties share the gradient, as in JAX
-        return g * hit / np.sum(hit, axis=_axis_arg(ctx.axis), keepdims=True)
+        # (no hit at all where ``initial`` won: no gradient there)
+        count = np.maximum(np.sum(hit, axis=_axis_arg(ctx.axis), keepdims=True), _F32(1))
+        return g * hit / count
     return Op(name, forward, backward)
 
 
 def _prod_forward(ctx, x, axis=None, keepdims=False):
     ctx.x, ctx.axis, ctx.keepdims = x, axis, keepdims
-    ctx.out = np.prod(x, axis=_axis_arg(axis), keepdims=keepdims)
+    ctx.out = np.prod(x, axis=_axis_arg(axis), keepdims=keepdims, dtype=_int_result(x))
     return ctx.out
 
 
@@ -490,7 +523,7 @@ def _var_forward(ctx, x, axis=None, keepdims=False):
     ctx.x, ctx.axis, ctx.keepdims = x, axis, keepdims
     ctx.mean = np.mean(x, axis=_axis_arg(axis), keepdims=True)
     out = np.mean(np.square(x - ctx.mean), axis=_axis_arg(axis), keepdims=keepdims)
-    ctx.count = max(x.size, 1) // max(np.size(out), 1)
+    ctx.count = _max(x.size, 1) // _max(np.size(out), 1)
     return out
 
 
@@ -534,7 +567,8 @@ amin = min
 
 
 def prod(x, axis=None, keepdims=False, dtype=None):
-    return _PROD(x, axis=axis, keepdims=keepdims)
+    out = _PROD(x, axis=axis, keepdims=keepdims)
+    return out if dtype is None else cast(out, dtype)
 
 
 def var(x, axis=None, keepdims=False):
@@ -569,7 +603,7 @@ def argmin(x, axis=None, keepdims=False):
 
 def _cumsum_forward(ctx, x, axis=None):
     ctx.shape, ctx.axis = np.shape(x), axis
-    return np.cumsum(x, axis=axis)
+    return np.cumsum(x, axis=axis, dtype=_int_result(x))
 
 
 def _cumsum_backward(ctx, g):
@@ -608,7 +642,8 @@ _SQUEEZE = _shape_op("squeeze", lambda x, axis: np.squeeze(x, axis), _undo_resha
 _TRANSPOSE = _shape_op(
     "transpose", lambda x, axes: np.transpose(x, axes),
     lambda ctx, g: np.transpose(g, None if ctx.static["axes"] is None
-                                else np.argsort(ctx.static["axes"])))
+                                else np.argsort([a % len(ctx.shape)
+                                                 for a in ctx.static["axes"]])))
 _BROADCAST_TO = _shape_op("broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
                           lambda ctx, g: unbroadcast(g, ctx.shape))
 _FLIP = _shape_op("flip", lambda x, axis: np.flip(x, axis),
@@ -671,7 +706,14 @@ def _concatenate_forward(ctx, *xs, axis=0):
 def _concatenate_backward(ctx, g):
     cuts = np.cumsum(ctx.sizes)[:-1]
     parts = np.split(g, cuts, axis=ctx.axis)
-    return tuple(p if n else None for p, n in zip(parts, ctx.needs))
+    return _per_input(parts, ctx.needs)
+
+
+def _per_input(parts, needs):
+    """A variadic op's input gradients: a tuple, or the one gradient of a one-input call
+    (the tape's convention for single-input entries)."""
+    grads = tuple(p if n else None for p, n in zip(parts, needs))
+    return grads[0] if len(grads) == 1 else grads
 
 
 _CONCATENATE = Op("concatenate", _concatenate_forward, _concatenate_backward)
@@ -688,7 +730,7 @@ def _stack_forward(ctx, *xs, axis=0):
 
 def _stack_backward(ctx, g):
     parts = np.moveaxis(g, ctx.axis, 0)
-    return tuple(p if n else None for p, n in zip(parts, ctx.needs))
+    return _per_input(parts, ctx.needs)
 
 
 _STACK = Op("stack", _stack_forward, _stack_backward)
@@ -757,7 +799,8 @@ def _take_along_backward(ctx, g):
         np.add.at(dx.reshape(-1), ctx.indices.reshape(-1), g.reshape(-1))
         return dx, None
     axis = ctx.axis % len(ctx.shape)
-    idx = list(np.indices(ctx.indices.shape, sparse=True))
+    # the indices broadcast against x along the other axes, as the gradient's shape shows
+    idx = list(np.indices(g.shape, sparse=True))
     idx[axis] = ctx.indices
     np.add.at(dx, tuple(idx), g)
     return dx, None
@@ -821,10 +864,8 @@ def ones(shape, dtype=None):
 
 
 def full(shape, fill_value, dtype=None):
-    fill = to_array(fill_value)
-    if dtype is None:
-        dtype = _F32 if np.asarray(fill).dtype.kind == "f" else np.asarray(fill).dtype
-    return np.full(shape, fill, dtype=dtype)
+    """``shape`` filled with ``fill_value``; float32 (Keras's floatx) unless ``dtype``."""
+    return np.full(shape, to_array(fill_value), dtype=dtype or _F32)
 
 
 def zeros_like(x, dtype=None):
