@@ -5,7 +5,7 @@
 __version__ = "0.1.0"
 
 from . import backend, tree, activations, initializers, losses, metrics, optimizers, callbacks
-from . import ops, layers, models, utils, datasets
+from . import ops, layers, models, utils, datasets, saving
 from .engine.gradient_tape import GradientTape
 from .engine.keras_tensor import KerasTensor
 from .layers import Input, Layer

@@ -44,11 +44,17 @@ KNOWN = sorted(list(ACTIVATION_CODES) + ["softmax"])
 
 
 def get(identifier):
-    """Resolve None, a name, or an :class:`Activation` into an :class:`Activation`."""
+    """Resolve None, a name, one of this module's functions (``activations.relu``), its
+    serialized form, or an :class:`Activation` into an :class:`Activation`."""
     if identifier is None:
         return Activation("linear")
     if isinstance(identifier, Activation):
         return identifier
+    if isinstance(identifier, dict) and identifier.get("class_name") == "function":
+        identifier = identifier.get("config")
+    elif callable(identifier) and globals().get(getattr(identifier, "__name__", None)) \
+            is identifier:
+        identifier = identifier.__name__
     if isinstance(identifier, str):
         name = identifier.lower()
         if name == "softmax":
@@ -63,7 +69,13 @@ def get(identifier):
 
 
 def serialize(activation):
-    return activation.name
+    """An activation's name, as Keras writes it in a layer config."""
+    return get(activation).name
+
+
+def deserialize(config, custom_objects=None):
+    """The activation named by ``config`` (a name or a serialized function)."""
+    return get(config)
 
 
 def _function(name):

@@ -466,13 +466,19 @@ def serialize(initializer):
     }
 
 
-def deserialize(config):
-    """Inverse of :func:`serialize` (also accepts a bare name string)."""
+def deserialize(config, custom_objects=None):
+    """Inverse of :func:`serialize` (also accepts a bare name string); a custom
+    initializer is found by its registered name or in ``custom_objects``."""
     if isinstance(config, str):
         return _lookup(config)()
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"Could not interpret initializer config: {config}")
-    cls = _lookup(config["class_name"])
+    if config["class_name"] == "function":  # a custom initializer function
+        from nbkeras.saving.serialization import deserialize_keras_object
+        return deserialize_keras_object(config, custom_objects)
+    from nbkeras.saving.registry import get_registered_object
+    cls = (get_registered_object(config.get("registered_name") or config["class_name"],
+                                 custom_objects) or _lookup(config["class_name"]))
     return cls.from_config(dict(config.get("config") or {}))
 
 

@@ -320,7 +320,15 @@ class LossFunctionWrapper(Loss):
     def get_config(self):
         from .saving.serialization import serialize_keras_object
         return {"name": self.name, "reduction": self.reduction,
-                "fn": serialize_keras_object(self.fn)}
+                "fn": serialize_keras_object(self.fn),
+                **serialize_keras_object(self._fn_kwargs)}
+
+    @classmethod
+    def from_config(cls, config):
+        from .saving.serialization import deserialize_keras_object
+        config = dict(config)
+        config["fn"] = deserialize_keras_object(config["fn"])
+        return super().from_config(config)
 
 
 # ----------------------------------------------------------------------------
@@ -381,7 +389,7 @@ def get(identifier):
         return identifier
     if isinstance(identifier, dict):
         from .saving.serialization import deserialize_keras_object
-        return deserialize_keras_object(identifier)
+        return deserialize_keras_object(identifier, default_module="keras.losses")
     if isinstance(identifier, str):
         cls = _BY_NAME.get(identifier.lower()) or _BY_CLASS.get(identifier)
         if cls is not None:

@@ -214,7 +214,7 @@ def resolve_accuracy(name, y_true_shape, y_pred_shape):
 
 def check_identifier(identifier):
     """Fail at compile time on a metric that cannot be resolved later."""
-    if isinstance(identifier, Metric) or callable(identifier):
+    if isinstance(identifier, (Metric, dict)) or callable(identifier):
         return
     if isinstance(identifier, str) and (identifier.lower() in ("accuracy", "acc")
                                         or identifier.lower() in _BY_NAME
@@ -231,6 +231,9 @@ def get(identifier, y_true_shape=None, y_pred_shape=None):
     check_identifier(identifier)
     if isinstance(identifier, Metric):
         return identifier
+    if isinstance(identifier, dict):  # a serialized metric (Keras's layout)
+        from .saving.serialization import deserialize_keras_object
+        return deserialize_keras_object(identifier, default_module="keras.metrics")
     if isinstance(identifier, str):
         if identifier.lower() in ("accuracy", "acc"):
             return resolve_accuracy(identifier, y_true_shape, y_pred_shape)

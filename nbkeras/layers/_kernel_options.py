@@ -7,13 +7,12 @@ def set_kernel_options(layer, activation, use_bias, kernel_initializer, bias_ini
     """Check and store the activation, bias and initializer options on ``layer``.
 
     Unknown activation or initializer names fail here, in the constructor, as in
-    Keras; options accepted for Keras compatibility but not implemented
+    Keras (an initializer may be a name, an instance or its serialized config);
+    options accepted for Keras compatibility but not implemented
     (regularizers, constraints) must be None.
     """
-    layer._reject_unsupported(**unsupported)
+    layer._keep_unsupported(**unsupported)
     layer.activation = activations.get(activation)
     layer.use_bias = use_bias
-    initializers.get(kernel_initializer)
-    initializers.get(bias_initializer)
-    layer.kernel_initializer = kernel_initializer
-    layer.bias_initializer = bias_initializer
+    layer.kernel_initializer = initializers.get(kernel_initializer)
+    layer.bias_initializer = initializers.get(bias_initializer)

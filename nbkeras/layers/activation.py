@@ -5,6 +5,9 @@ from .layer import Layer
 
 
 class Activation(Layer):
+    _config_keys = ("activation",)
+    _built_at_init = True
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -29,8 +32,3 @@ class Activation(Layer):
                                                self.activation.alpha, dx, empty_like_rank(1),
                                                backend.num_threads())
         return dx.reshape(ctx.in_shape)
-
-    def get_config(self):
-        config = super().get_config()
-        config["activation"] = self.activation.name
-        return config

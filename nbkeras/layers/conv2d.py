@@ -8,6 +8,11 @@ from .layer import Layer
 
 
 class Conv2D(Layer):
+    _config_keys = ("filters", "kernel_size", "strides", "padding", "data_format",
+                    "dilation_rate", "groups", "activation", "use_bias", "kernel_initializer",
+                    "bias_initializer", "kernel_regularizer", "bias_regularizer",
+                    "activity_regularizer", "kernel_constraint", "bias_constraint")
+
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
                  data_format=None, dilation_rate=(1, 1), groups=1, activation=None,
                  use_bias=True, kernel_initializer="glorot_uniform",
@@ -28,6 +33,7 @@ class Conv2D(Layer):
         self.kernel_size = pair(kernel_size, "kernel_size", self.name)
         self.strides = pair(strides, "strides", self.name)
         self.padding = normalize_padding(padding, self.name)
+        self.data_format, self.dilation_rate, self.groups = "channels_last", (1, 1), 1
         set_kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer,
                            kernel_regularizer=kernel_regularizer,
                            bias_regularizer=bias_regularizer,
@@ -89,11 +95,3 @@ class Conv2D(Layer):
             self.activation.alpha, dy, ctx.param_grad(self.kernel).reshape(-1, self.filters),
             db, dx, backend.num_threads())
         return dx if ctx.needs_input_grad else None
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(filters=self.filters, kernel_size=self.kernel_size,
-                      strides=self.strides, padding=self.padding,
-                      data_format="channels_last", dilation_rate=(1, 1), groups=1,
-                      activation=self.activation.name, use_bias=self.use_bias)
-        return config

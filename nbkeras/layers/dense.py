@@ -9,11 +9,18 @@ from .layer import Layer
 
 
 class Dense(Layer):
+    _config_keys = ("units", "activation", "use_bias", "kernel_initializer",
+                    "bias_initializer", "kernel_regularizer", "bias_regularizer",
+                    "kernel_constraint", "bias_constraint", "quantization_config")
+
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
-                 kernel_constraint=None, bias_constraint=None, **kwargs):
+                 kernel_constraint=None, bias_constraint=None, lora_rank=None,
+                 lora_alpha=None, quantization_config=None, **kwargs):
         super().__init__(**kwargs)
+        self._reject_unsupported(lora_rank=lora_rank, lora_alpha=lora_alpha)
+        self._keep_unsupported(quantization_config=quantization_config)
         if not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(f"Dense '{self.name}': `units` must be a positive integer, "
                              f"received units={units!r}.")
@@ -60,15 +67,3 @@ class Dense(Layer):
                                      self.activation.alpha, dy, ctx.param_grad(self.kernel),
                                      db, dx, backend.num_threads())
         return dx.reshape(ctx.in_shape) if ctx.needs_input_grad else None
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(units=self.units, activation=self.activation.name,
-                      use_bias=self.use_bias,
-                      kernel_initializer=_init_name(self.kernel_initializer),
-                      bias_initializer=_init_name(self.bias_initializer))
-        return config
-
-
-def _init_name(init):
-    return init if isinstance(init, str) else type(init).__name__

@@ -7,6 +7,10 @@ from .layer import Layer
 
 
 class Dropout(Layer):
+    _config_keys = ("rate", "seed", "noise_shape")
+    _built_at_init = True
+    _keras_call_kwargs = {"training": False}
+
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not 0 <= rate < 1:
@@ -16,6 +20,7 @@ class Dropout(Layer):
             raise NotImplementedError(f"Dropout '{self.name}': `noise_shape` is not supported yet.")
         self.rate = float(rate)
         self.seed = seed
+        self.noise_shape = None
         self._rng = np.random.default_rng(seed) if seed is not None else None
 
     def forward(self, ctx, inputs, training):
@@ -37,8 +42,3 @@ class Dropout(Layer):
         dx = ctx.workspace("dx", grad_output.shape)
         np.multiply(grad_output, ctx.mask, out=dx)
         return dx
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(rate=self.rate, seed=self.seed)
-        return config

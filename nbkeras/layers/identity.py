@@ -3,6 +3,8 @@ from .layer import Layer
 
 
 class Identity(Layer):
+    _built_at_init = True
+
     def call(self, inputs):
         return inputs
 

@@ -6,6 +6,8 @@ from .layer import Layer, _shape_structure
 
 
 class Lambda(Layer):
+    _keras_call_kwargs = {"mask": None}
+
     def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
         super().__init__(**kwargs)
         if not callable(function):
@@ -40,13 +42,23 @@ class Lambda(Layer):
         return Layer.compute_output_spec(self, *args, **kwargs)
 
     def get_config(self):
-        from ..saving.serialization import serialize_keras_object
-        return {**super().get_config(), "function": serialize_keras_object(self.function),
-                "output_shape": self._output_shape, "arguments": self.arguments}
+        """Keras's layout; the function by its (registered) name: a Python lambda
+        cannot be written (a clear ValueError)."""
+        from ..saving.serialization import serialize_keras_object as serialize
+        config = {**super().get_config(), "function": serialize(self.function)}
+        if self._output_shape is not None:
+            config["output_shape"] = serialize(self._output_shape)
+        config["arguments"] = serialize(self.arguments)
+        return config
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        from ..saving.serialization import deserialize_keras_object
+        from ..saving.serialization import deserialize_keras_object as deserialize
         config = dict(config)
-        config["function"] = deserialize_keras_object(config["function"], custom_objects)
+        for key in ("function", "output_shape", "arguments"):
+            if key in config:
+                config[key] = deserialize(config[key], custom_objects)
+        shape = config.get("output_shape")
+        if isinstance(shape, list) and all(d is None or isinstance(d, int) for d in shape):
+            config["output_shape"] = tuple(shape)
         return cls(**config)

@@ -31,6 +31,8 @@ from ..utils import naming
 from ..variables import Variable
 
 _losses_used = [False]  # becomes True at the first add_loss: only then are losses cleared
+_metrics_tracked = [False]  # becomes True when a layer tracks a metric attribute
+_CONCRETE = (np.ndarray, Tensor)
 
 
 class Layer:
@@ -69,6 +71,13 @@ class Layer:
                 raise NotImplementedError(
                     f"{type(self).__name__} '{self.name}': `{arg}` is not supported yet.")
 
+    def _keep_unsupported(self, **options):
+        """As ``_reject_unsupported``, and keep each option (None) as an attribute, so
+        that ``get_config`` writes it as Keras does."""
+        self._reject_unsupported(**options)
+        for option, value in options.items():
+            setattr(self, option, value)
+
     # ----- attribute tracking -----
     def __setattr__(self, name, value):
         if "_layers" in self.__dict__:
@@ -85,6 +94,7 @@ class Layer:
         elif isinstance(value, Metric):
             if not any(value is m for m in self._tracked_metrics):
                 self._tracked_metrics.append(value)
+                _metrics_tracked[0] = True
         elif isinstance(value, (list, tuple)):
             for v in value:
                 self._track(v)
@@ -291,15 +301,19 @@ class Layer:
         return node.call_args[0] if node.call_args else node.input_tensors
 
     def get_build_config(self):
-        if self._build_shapes is None:
+        """``{"input_shape": ...}``, the shape(s) of the first call (None before, and
+        for the layers Keras builds in their constructor)."""
+        if self._build_shapes is None or self._built_at_init:
             return None
-        return {"input_shape": _to_lists(self._build_shapes)}
+        return {"input_shape": self._build_shapes}
 
     def build_from_config(self, config):
-        if config and "input_shape" in config:
-            self.build(_shape_structure(config["input_shape"]))
+        """Create the weights from :meth:`get_build_config`'s output."""
+        if config and config.get("input_shape") is not None:
+            shape = _shape_structure(config["input_shape"])
+            self.build(shape)
             self.__dict__["built"] = True
-            self.__dict__["_build_shapes"] = _shape_structure(config["input_shape"])
+            self.__dict__["_build_shapes"] = shape
 
     # ----- calling -----
     def call(self, inputs, training=False):
@@ -318,7 +332,8 @@ class Layer:
             args = (kwargs.pop("inputs"),)
         if not args:
             raise TypeError(f"Layer '{self.name}' was called without inputs.")
-        if is_symbolic(args) or (kwargs and is_symbolic(kwargs)):
+        plain = len(args) == 1 and type(args[0]) in _CONCRETE
+        if not plain and (is_symbolic(args) or (kwargs and is_symbolic(kwargs))):
             return self._symbolic_call(args, kwargs)
         training = kwargs.pop("training", None)
         saved = call_context.enter(training)
@@ -407,10 +422,24 @@ class Layer:
         return f"Layer '{self.name}' ({type(self).__name__})"
 
     # ----- config -----
+    #: the constructor arguments ``get_config`` writes after name, trainable and
+    #: dtype, in Keras's order; each is read from the attribute of the same name
+    _config_keys = ()
+    #: True for the weightless layers Keras builds in their constructor: Keras
+    #: writes no build_config for them
+    _built_at_init = False
+    #: the call arguments Keras records in every functional node of this layer
+    #: (``{"training": False}`` for Dropout, ``{"mask": None}`` where Keras's call
+    #: takes a mask); None: read them off the signature of ``call``
+    _keras_call_kwargs = None
+
     def get_config(self):
-        config = {"name": self.name, "trainable": self.trainable, "dtype": self._dtype}
-        if self._declared_input_shape is not None:
-            config["batch_input_shape"] = (None,) + self._declared_input_shape
+        """Keras's layer config: name, trainable, dtype (a DTypePolicy), then the
+        arguments in ``_config_keys`` (activations by name, initializers in full)."""
+        from ..saving.serialization import dtype_policy
+        config = {"name": self.name, "trainable": self.trainable,
+                  "dtype": dtype_policy(self._dtype)}
+        config.update((key, _config_value(getattr(self, key))) for key in self._config_keys)
         return config
 
     @classmethod
@@ -419,6 +448,17 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _config_value(value):
+    """A constructor argument as Keras writes it in a config."""
+    from ..activations import Activation
+    if isinstance(value, Activation):
+        return value.name
+    if value is None or isinstance(value, (str, int, float, bool, tuple, list, dict)):
+        return value
+    from ..saving.serialization import serialize_keras_object
+    return serialize_keras_object(value)
 
 
 def _dtype_name(dtype):
@@ -459,14 +499,6 @@ def map_shapes(fn, s):
     if isinstance(s, dict):
         return {k: map_shapes(fn, v) for k, v in s.items()}
     return [map_shapes(fn, v) for v in s]
-
-
-def _to_lists(s):
-    if _is_shape(s):
-        return list(s)
-    if isinstance(s, dict):
-        return {k: _to_lists(v) for k, v in s.items()}
-    return [_to_lists(v) for v in s]
 
 
 @functools.lru_cache(maxsize=None)

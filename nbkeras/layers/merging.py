@@ -9,15 +9,18 @@ incompatible shapes fail with Keras's message.
 import functools
 
 from .. import ops
-from .layer import Layer
+from .layer import Layer, _is_shape
 
 
 class _Merge(Layer):
     def _check_list(self, inputs):
-        if not isinstance(inputs, (list, tuple)):
-            shape = getattr(inputs, "shape", None)
+        """The inputs (tensors, or their shapes) as a list; one tensor is an error."""
+        single = (_is_shape(inputs) and inputs != () or not isinstance(inputs, (list, tuple)))
+        if single:
+            shape = inputs if _is_shape(inputs) else getattr(inputs, "shape", None)
             raise ValueError(f"A merge layer should be called on a list of inputs. Received: "
-                             f"input_shape={shape} (not a list of shapes)")
+                             f"input_shape={tuple(shape) if shape is not None else None} (not a "
+                             f"list of shapes)")
         return list(inputs)
 
     def build(self, input_shape):
@@ -97,6 +100,8 @@ class Minimum(_Merge):
 
 
 class Concatenate(_Merge):
+    _config_keys = ("axis",)
+
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
         self.axis = axis
@@ -129,13 +134,11 @@ class Concatenate(_Merge):
         self.compute_output_shape([tuple(x.shape) for x in inputs])
         return ops.concatenate(inputs, axis=self.axis)
 
-    def get_config(self):
-        return {**super().get_config(), "axis": self.axis}
-
 
 class Dot(_Merge):
     """A batched dot product of two inputs along ``axes`` (the batch axis is 0);
     ``normalize=True`` L2-normalizes both first (cosine similarity)."""
+    _config_keys = ("axes", "normalize")
 
     def __init__(self, axes, normalize=False, **kwargs):
         super().__init__(**kwargs)
@@ -184,9 +187,6 @@ class Dot(_Merge):
             c for c in sy[1:] if c != sx[a])
         result = ops.einsum(f"{sx},{sy}->{out}", x, y)
         return ops.expand_dims(result, -1) if len(out) == 1 else result
-
-    def get_config(self):
-        return {**super().get_config(), "axes": self.axes, "normalize": self.normalize}
 
 
 def _functional(cls):

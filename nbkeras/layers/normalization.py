@@ -9,7 +9,7 @@ Epsilon sits inside the square root in both.
 """
 import numpy as np
 
-from .. import backend
+from .. import backend, initializers
 from ._epilogue import empty_like_rank
 from .layer import Layer
 
@@ -26,27 +26,38 @@ def _restore(y2, moved_shape, axis, ndim):
 
 
 class BatchNormalization(Layer):
+    _config_keys = ("axis", "momentum", "epsilon", "center", "scale", "beta_initializer",
+                    "gamma_initializer", "moving_mean_initializer",
+                    "moving_variance_initializer", "beta_regularizer", "gamma_regularizer",
+                    "beta_constraint", "gamma_constraint", "synchronized", "renorm",
+                    "renorm_clipping", "renorm_momentum")
+    _keras_call_kwargs = {"mask": None}
+
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
                  moving_mean_initializer="zeros", moving_variance_initializer="ones",
                  beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
-                 gamma_constraint=None, synchronized=False, renorm=False, **kwargs):
+                 gamma_constraint=None, synchronized=False, renorm=False,
+                 renorm_clipping=None, renorm_momentum=0.99, **kwargs):
         super().__init__(**kwargs)
-        self._reject_unsupported(beta_regularizer=beta_regularizer,
-                                 gamma_regularizer=gamma_regularizer,
-                                 beta_constraint=beta_constraint,
-                                 gamma_constraint=gamma_constraint,
-                                 renorm=renorm or None)
+        self._keep_unsupported(beta_regularizer=beta_regularizer,
+                               gamma_regularizer=gamma_regularizer,
+                               beta_constraint=beta_constraint,
+                               gamma_constraint=gamma_constraint,
+                               renorm_clipping=renorm_clipping)
+        self._reject_unsupported(renorm=renorm or None)
         self.axis = int(axis)
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
         self.center = center
         self.scale = scale
-        self.beta_initializer = beta_initializer
-        self.gamma_initializer = gamma_initializer
-        self.moving_mean_initializer = moving_mean_initializer
-        self.moving_variance_initializer = moving_variance_initializer
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
         self.synchronized = synchronized
+        self.renorm = False
+        self.renorm_momentum = renorm_momentum
 
     def build(self, input_shape):
         dim = input_shape[self.axis]
@@ -86,7 +97,7 @@ class BatchNormalization(Layer):
             mean = ctx.workspace("mean", (c,))
             var = ctx.workspace("var", (c,))
             inv_std = ctx.workspace("inv_std", (c,))
-            ops.batchnorm_train_forward(x2, gamma, beta, np.float32(self.epsilon), y, mean, var,
+            ops.batchnorm_train_forward(x2, gamma, beta, self.epsilon, y, mean, var,
                                         inv_std, backend.num_threads())
             m = np.float32(self.momentum)
             self.moving_mean.assign(self.moving_mean.value * m + mean * (np.float32(1) - m))
@@ -95,7 +106,7 @@ class BatchNormalization(Layer):
             ctx.mean, ctx.inv_std = mean, inv_std
         else:
             ops.batchnorm_infer_forward(x2, gamma, beta, self.moving_mean.value,
-                                        self.moving_variance.value, np.float32(self.epsilon), y,
+                                        self.moving_variance.value, self.epsilon, y,
                                         backend.num_threads())
         ctx.x2, ctx.moved, ctx.axis, ctx.ndim = x2, moved, axis, inputs.ndim
         return _restore(y, moved, axis, inputs.ndim)
@@ -122,38 +133,33 @@ class BatchNormalization(Layer):
                                          dbeta, backend.num_threads())
         return _restore(dx, ctx.moved, ctx.axis, ctx.ndim) if need_dx else None
 
-    def get_config(self):
-        from ..saving.serialization import serialize_keras_object as s
-        return {**super().get_config(), "axis": self.axis, "momentum": self.momentum,
-                "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
-                "beta_initializer": s(self.beta_initializer),
-                "gamma_initializer": s(self.gamma_initializer),
-                "moving_mean_initializer": s(self.moving_mean_initializer),
-                "moving_variance_initializer": s(self.moving_variance_initializer),
-                "beta_regularizer": None, "gamma_regularizer": None, "beta_constraint": None,
-                "gamma_constraint": None, "synchronized": self.synchronized}
 
 
 class LayerNormalization(Layer):
+    _config_keys = ("axis", "epsilon", "center", "scale", "rms_scaling", "beta_initializer",
+                    "gamma_initializer", "beta_regularizer", "gamma_regularizer",
+                    "beta_constraint", "gamma_constraint")
+
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
                  gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
                  rms_scaling=False, **kwargs):
         super().__init__(**kwargs)
-        self._reject_unsupported(beta_regularizer=beta_regularizer,
-                                 gamma_regularizer=gamma_regularizer,
-                                 beta_constraint=beta_constraint,
-                                 gamma_constraint=gamma_constraint,
-                                 rms_scaling=rms_scaling or None)
+        self._keep_unsupported(beta_regularizer=beta_regularizer,
+                               gamma_regularizer=gamma_regularizer,
+                               beta_constraint=beta_constraint,
+                               gamma_constraint=gamma_constraint)
+        self._reject_unsupported(rms_scaling=rms_scaling or None)
         if not isinstance(axis, (int, list, tuple)):
             raise TypeError(f"Expected an int or a list/tuple of ints for the argument 'axis', "
                             f"but received: {axis}")
-        self.axis = axis
+        self.axis = list(axis) if isinstance(axis, (list, tuple)) else axis
         self.epsilon = float(epsilon)
         self.center = center
         self.scale = scale
-        self.beta_initializer = beta_initializer
-        self.gamma_initializer = gamma_initializer
+        self.rms_scaling = False
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
 
     def _axes(self, ndim):
         axes = [self.axis] if isinstance(self.axis, int) else list(self.axis)
@@ -186,7 +192,7 @@ class LayerNormalization(Layer):
         y = ctx.workspace("y", x2.shape)
         mean = ctx.workspace("mean", (x2.shape[0],))
         inv_std = ctx.workspace("inv_std", (x2.shape[0],))
-        backend.ops().layernorm_forward(x2, gamma, beta, np.float32(self.epsilon), y, mean,
+        backend.ops().layernorm_forward(x2, gamma, beta, self.epsilon, y, mean,
                                         inv_std, backend.num_threads())
         ctx.x2, ctx.mean, ctx.inv_std, ctx.shape = x2, mean, inv_std, inputs.shape
         return y.reshape(inputs.shape)
@@ -202,11 +208,3 @@ class LayerNormalization(Layer):
         backend.ops().layernorm_backward(ctx.x2, gamma, ctx.mean, ctx.inv_std, dy, dx, dgamma,
                                          dbeta, backend.num_threads())
         return dx.reshape(ctx.shape) if need_dx else None
-
-    def get_config(self):
-        from ..saving.serialization import serialize_keras_object as s
-        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon,
-                "center": self.center, "scale": self.scale,
-                "beta_initializer": s(self.beta_initializer),
-                "gamma_initializer": s(self.gamma_initializer), "beta_regularizer": None,
-                "gamma_regularizer": None, "beta_constraint": None, "gamma_constraint": None}

@@ -8,6 +8,8 @@ from .layer import Layer
 
 class _Pooling2D(Layer):
     """Shared constructor and geometry; subclasses pick max or average."""
+    _config_keys = ("pool_size", "padding", "strides", "data_format")
+    _built_at_init = True
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None,
                  **kwargs):
@@ -19,6 +21,7 @@ class _Pooling2D(Layer):
         self.strides = pair(strides if strides is not None else self.pool_size,
                             "strides", self.name)
         self.padding = normalize_padding(padding, self.name)
+        self.data_format = "channels_last"
 
     def compute_output_shape(self, input_shape):
         oh, ow, _, _ = window_2d(self, input_shape, self.pool_size, self.strides, self.padding)
@@ -28,12 +31,6 @@ class _Pooling2D(Layer):
         oh, ow, pt, pl = window_2d(self, inputs.shape, self.pool_size, self.strides, self.padding)
         ctx.pads, ctx.in_shape = (pt, pl), inputs.shape
         return ctx.workspace("y", (inputs.shape[0], oh, ow, inputs.shape[3])), pt, pl
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(pool_size=self.pool_size, strides=self.strides, padding=self.padding,
-                      data_format="channels_last")
-        return config
 
 
 class MaxPooling2D(_Pooling2D):
@@ -64,11 +61,15 @@ class AveragePooling2D(_Pooling2D):
 
 
 class _GlobalPooling2D(Layer):
+    _config_keys = ("data_format", "keepdims")
+    _built_at_init = True
+
     def __init__(self, data_format=None, keepdims=False, **kwargs):
         super().__init__(**kwargs)
         if data_format not in (None, "channels_last"):
             raise ValueError(f"{type(self).__name__} '{self.name}': only "
                              f"data_format='channels_last' is supported.")
+        self.data_format = "channels_last"
         self.keepdims = keepdims
 
     def compute_output_shape(self, input_shape):
@@ -85,11 +86,6 @@ class _GlobalPooling2D(Layer):
 
     def _out(self, y):
         return y.reshape(y.shape[0], 1, 1, y.shape[1]) if self.keepdims else y
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(data_format="channels_last", keepdims=self.keepdims)
-        return config
 
 
 class GlobalAveragePooling2D(_GlobalPooling2D):

@@ -5,8 +5,11 @@ from .layer import Layer
 
 
 class Flatten(Layer):
+    _config_keys = ("data_format",)
+
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
+        self.data_format = data_format or "channels_last"
 
     def compute_output_shape(self, input_shape):
         rest = input_shape[1:]
@@ -21,6 +24,9 @@ class Flatten(Layer):
 
 
 class Reshape(Layer):
+    _config_keys = ("target_shape",)
+    _built_at_init = True
+
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
         self.target_shape = tuple(target_shape)
@@ -54,8 +60,3 @@ class Reshape(Layer):
 
     def backward(self, ctx, grad_output):
         return grad_output.reshape(ctx.in_shape)
-
-    def get_config(self):
-        config = super().get_config()
-        config["target_shape"] = self.target_shape
-        return config

@@ -161,6 +161,9 @@ class Functional(Model):
         from ..saving.functional_config import functional_config
         return functional_config(self)
 
+    def get_build_config(self):
+        return {"input_shape": None}  # as Keras writes it: the graph builds the model
+
 
 def _check_tensors(what, structure):
     for v in tree.flatten(structure):
@@ -220,9 +223,8 @@ def _input_layer_of(tensor):
     history = tensor._keras_history
     if history is not None and isinstance(history[0], InputLayer):
         return history[0]
-    name = tensor.name or (history[0].name if history else "keras_tensor")
     stand_in = InputLayer(batch_shape=tensor.shape, dtype=tensor.dtype,
-                          name=naming.unique_name(f"{name}CLONE"))
+                          name=naming.unique_name(f"{tensor.name}CLONE"))
     stand_in._stands_for = tensor
     return stand_in
 

@@ -81,7 +81,13 @@ class Model(Trainer, Layer):
         self.__dict__["built"] = True
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable}
+        """A subclassed model's config: Layer's (name, trainable, dtype)."""
+        return Layer.get_config(self)
+
+    def get_compile_config(self):
+        """``{}`` for a model not compiled, as Keras writes it; a compiled model's
+        compile arguments are not written yet (None: no ``compile_config``)."""
+        return None if self.compiled else {}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):

@@ -99,14 +99,6 @@ class Sequential(Model):
         return [] if self._output_tensor is None else [self._output_tensor]
 
     @property
-    def input(self):
-        return self._input_tensor
-
-    @property
-    def output(self):
-        return self._output_tensor
-
-    @property
     def input_shape(self):
         if self._input_tensor is None:
             raise AttributeError(f"Sequential '{self.name}' has no defined input shape yet.")
@@ -124,19 +116,39 @@ class Sequential(Model):
             shape = layer.compute_output_shape(shape)
         return shape
 
+    # ----- config (Keras's layout: the InputLayer first when there is one) -----
     def get_config(self):
-        from ..saving.serialization import serialize_layer
-        layers = []
+        from ..saving.serialization import dtype_policy, serialize_layer
+        layers = [] if self._input_tensor is None else [self._input_tensor._keras_history[0]]
+        config = {"name": self.name, "trainable": self.trainable,
+                  "dtype": dtype_policy(self._dtype),
+                  "layers": [serialize_layer(l) for l in layers + self._stack]}
         if self._input_tensor is not None:
-            layers.append(serialize_layer(self._input_tensor._keras_history[0]))
-        layers += [serialize_layer(l) for l in self._stack]
-        return {"name": self.name, "trainable": self.trainable, "dtype": None,
-                "layers": layers}
+            config["build_input_shape"] = self._input_tensor.shape
+        return config
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
+        from ..saving.registry import custom_object_scope
         from ..saving.serialization import deserialize_layer
-        model = cls(name=config.get("name"), trainable=config.get("trainable", True))
-        for layer_config in config["layers"]:
-            model.add(deserialize_layer(layer_config, custom_objects))
+        if "name" not in config or "layers" not in config:
+            raise ValueError(f"A Sequential model configuration must be a dictionary "
+                             f"containing the 'name' and 'layers' keys. Received: "
+                             f"config={config}")
+        model = cls(name=config["name"])
+        with custom_object_scope(custom_objects):
+            for layer_config in config["layers"]:
+                model.add(deserialize_layer(layer_config))
+        shape = config.get("build_input_shape")
+        if model._input_tensor is None and isinstance(shape, (list, tuple)) and shape:
+            model.build(shape)
+        if config.get("trainable") is False:
+            model.trainable = False
         return model
+
+    def get_build_config(self):
+        return None if self._input_tensor is None else {"input_shape": self._input_tensor.shape}
+
+    def build_from_config(self, config):
+        if config and config.get("input_shape") and self._input_tensor is None:
+            self.build(config["input_shape"])

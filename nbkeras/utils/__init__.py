@@ -1,9 +1,13 @@
-"""Utilities: seeding, the progress bar, file download, label encoding."""
+"""Utilities: seeding, the progress bar, file download, label encoding, and (as in
+Keras) the serialization functions of :mod:`nbkeras.saving`."""
 import numpy as np
 
 from .. import random as _random
 from .progbar import Progbar
 from .file_utils import get_file
+from ..saving import (CustomObjectScope, custom_object_scope, deserialize_keras_object,
+                      get_custom_objects, get_registered_name, get_registered_object,
+                      register_keras_serializable, serialize_keras_object)
 
 
 def set_random_seed(seed):
