@@ -28,7 +28,7 @@ class Variable(TensorOperators):
         value = np.asarray(value)
         if dtype is None:
             dtype = "float32" if value.dtype.kind == "f" else value.dtype
-        value = np.ascontiguousarray(value, dtype=standardize_dtype(dtype))
+        value = np.array(value, dtype=standardize_dtype(dtype), order="C")  # 0-d stays 0-d
         if shape is not None and tuple(value.shape) != tuple(shape):
             raise ValueError(f"Variable '{name}': initial value has shape {value.shape}, "
                              f"expected shape {tuple(shape)}.")

@@ -106,3 +106,109 @@ def test_dropout_backward_uses_the_same_mask():
     assert set(np.unique(y)) <= {0.0, 2.0} and 0 < (y == 0).sum() < 40
     np.testing.assert_array_equal(dx, y)
     np.testing.assert_array_equal(layer(x, training=False), x)
+
+
+def _bn64(x, gamma, beta, *_moving, epsilon=1e-3):
+    axes = tuple(range(x.ndim - 1))
+    mean, var = x.mean(axes), x.var(axes)
+    return (x - mean) / np.sqrt(var + epsilon) * gamma + beta
+
+
+def _ln64(x, gamma, beta, epsilon=1e-3):
+    mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + epsilon) * gamma + beta
+
+
+@pytest.mark.parametrize("shape", [(6, 4), (3, 2, 2, 5)])
+def test_batch_normalization_backward_in_training_mode(shape):
+    layer = layers.BatchNormalization(gamma_initializer="random_normal",
+                                      beta_initializer="random_normal")
+    x = _x(shape, 4) * 2 + 1
+    layer(x.astype(np.float32))
+    weights = [w.numpy().astype(np.float64) for w in layer.weights]
+    dy = np.random.default_rng(5).standard_normal(shape)
+    y, dx, grads = gradients(layer, x.astype(np.float32), dy.astype(np.float32))
+    np.testing.assert_allclose(y, _bn64(x, *weights), rtol=1e-4, atol=1e-4)
+    assert grads[2] is None and grads[3] is None  # the moving statistics do not train
+    f = lambda v: float((_bn64(v, *weights) * dy).sum())
+    np.testing.assert_allclose(dx, ref.numeric_grad(f, x), rtol=2e-3, atol=2e-3)
+    for i in (0, 1):
+        def fw(v, i=i):
+            ws = list(weights)
+            ws[i] = v
+            return float((_bn64(x, *ws) * dy).sum())
+        np.testing.assert_allclose(grads[i], ref.numeric_grad(fw, weights[i]), rtol=2e-3,
+                                   atol=2e-3)
+
+
+def test_batch_normalization_inference_mode_uses_moving_statistics():
+    layer = layers.BatchNormalization(moving_mean_initializer="random_normal",
+                                      moving_variance_initializer="ones")
+    x = _x((5, 3), 6)
+    layer(x.astype(np.float32))
+    gamma, beta, mean, var = [w.numpy().astype(np.float64) for w in layer.weights]
+    dy = np.random.default_rng(1).standard_normal((5, 3))
+    y, dx, grads = gradients(layer, x.astype(np.float32), dy.astype(np.float32), training=False)
+    np.testing.assert_allclose(y, (x - mean) / np.sqrt(var + 1e-3) * gamma + beta, rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(dx, dy * gamma / np.sqrt(var + 1e-3), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grads[1], dy.sum(0), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(4, 7), (2, 3, 6), (1, 5)])
+def test_layer_normalization_backward(shape):
+    layer = layers.LayerNormalization(gamma_initializer="random_normal",
+                                      beta_initializer="random_normal")
+    _check(layer, _x(shape, 2), _ln64)
+
+
+def _check_merge(layer, xs, forward64):
+    """L = sum(layer(xs) * dy) against finite differences, for each input."""
+    rng = np.random.default_rng(3)
+    x32 = [x.astype(np.float32) for x in xs]
+    y0 = layer(x32)
+    dy = rng.standard_normal(np.shape(y0))
+    with nbkeras.GradientTape() as tape:
+        for x in x32:
+            tape.watch(x)
+        y = layer(x32)
+        loss = ops.sum(ops.multiply(y, dy.astype(np.float32)))
+    grads = tape.gradient(loss, x32)
+    np.testing.assert_allclose(np.asarray(y), forward64(*xs), rtol=1e-5, atol=1e-5)
+    for i, g in enumerate(grads):
+        def f(v, i=i):
+            args = list(xs)
+            args[i] = v
+            return float((forward64(*args) * dy).sum())
+        np.testing.assert_allclose(g, ref.numeric_grad(f, xs[i]), rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("cls,fn", [
+    (layers.Add, lambda a, b, c: a + b + c),
+    (layers.Multiply, lambda a, b, c: a * b * c),
+    (layers.Average, lambda a, b, c: (a + b + c) / 3),
+    (layers.Maximum, lambda a, b, c: np.maximum(np.maximum(a, b), c)),
+    (layers.Minimum, lambda a, b, c: np.minimum(np.minimum(a, b), c)),
+])
+def test_elementwise_merge_backward_with_broadcasting(cls, fn):
+    rng = np.random.default_rng(8)
+    xs = [rng.permutation(24).reshape(4, 2, 3) * 0.1, rng.standard_normal((4, 1, 3)) * 3,
+          rng.standard_normal((4, 2, 1)) * 5]  # distinct values: no ties for max/min
+    _check_merge(cls(), xs, fn)
+
+
+def test_subtract_concatenate_and_dot_backward():
+    rng = np.random.default_rng(9)
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    _check_merge(layers.Subtract(), [a, b], lambda a, b: a - b)
+    c = rng.standard_normal((3, 2))
+    _check_merge(layers.Concatenate(), [a, c], lambda a, c: np.concatenate([a, c], -1))
+    _check_merge(layers.Dot(axes=1), [a, b], lambda a, b: (a * b).sum(-1, keepdims=True))
+    p, q = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 5, 4))
+    _check_merge(layers.Dot(axes=2), [p, q], lambda p, q: np.einsum("bik,bjk->bij", p, q))
+
+    def cosine(a, b):
+        na = a / np.linalg.norm(a, axis=1, keepdims=True)
+        nb = b / np.linalg.norm(b, axis=1, keepdims=True)
+        return (na * nb).sum(-1, keepdims=True)
+    _check_merge(layers.Dot(axes=1, normalize=True), [a, b], cosine)

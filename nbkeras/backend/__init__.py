@@ -73,7 +73,8 @@ def empty(shape, dtype=np.float32):
 
 def to_device(x, dtype=np.float32):
     """A C-contiguous array of ``dtype`` on the current device (no copy if already one)."""
-    return np.ascontiguousarray(x, dtype=dtype)
+    a = np.asarray(x, dtype=dtype)
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
 def to_host(x):

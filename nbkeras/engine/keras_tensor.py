@@ -21,6 +21,9 @@ class KerasTensor(TensorOperators):
     def __init__(self, shape, dtype="float32", name=None, history=None):
         self.shape = tuple(None if d is None else int(d) for d in shape)
         self.dtype = standardize_dtype(dtype)
+        if name is None:
+            from ..utils import naming
+            name = naming.unique_name("keras_tensor")
         self.name = name
         self._keras_history = history
 

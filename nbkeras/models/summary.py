@@ -365,6 +365,44 @@ def _format_shape(shape):
     return str(formatted).replace("'", "")
 
 
+def _graph_nodes(model):
+    """The call nodes of a functional model (None for Sequential and subclassed)."""
+    from .functional import Functional
+    from .sequential import Sequential
+    if isinstance(model, Sequential) or not isinstance(model, Functional):
+        return None
+    return list(model._nodes)
+
+
+def _sequential_like(model, nodes):
+    """Keras draws a functional model without the "Connected to" column when it is a
+    chain: one input, every call with one input tensor, no layer called twice, no
+    value feeding two calls."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        return False
+    layers, consumed = set(), set()
+    for node in nodes:
+        if len(node.input_tensors) != 1 or id(node.operation) in layers \
+                or id(node.input_tensors[0]) in consumed:
+            return False
+        layers.add(id(node.operation))
+        consumed.add(id(node.input_tensors[0]))
+    return True
+
+
+def _connections(layer, nodes):
+    """``name[node][tensor]`` of every input of the layer's calls in this model."""
+    own = {id(n) for n in nodes}
+    parts = []
+    for node in layer._inbound_nodes:
+        if id(node) not in own:
+            continue
+        for t in node.input_tensors:
+            operation, node_index, tensor_index = t._keras_history
+            parts.append(f"{operation.name}[{node_index}][{tensor_index}]")
+    return ", ".join(parts) or "-"
+
+
 def _layer_output_shape(layer):
     return _format_shape(getattr(layer, "output_shape", None))
 
@@ -433,11 +471,19 @@ def print_summary(model, line_length=None, positions=None, print_fn=None,
         layer_range: two regexes naming the first and last layers to show.
     """
     layers = list(getattr(model, "layers", []))
+    nodes = _graph_nodes(model)
+    sequential_like = nodes is None or _sequential_like(model, nodes)
 
-    default_line_length = 88
-    positions = positions or [0.45, 0.80, 1.0]
-    header = ["Layer (type)", "Output Shape", "Param #"]
-    justify = ["left", "left", "right"]
+    if sequential_like:
+        default_line_length = 88
+        positions = positions or [0.45, 0.80, 1.0]
+        header = ["Layer (type)", "Output Shape", "Param #"]
+        justify = ["left", "left", "right"]
+    else:
+        default_line_length = 108
+        positions = positions or [0.3, 0.56, 0.74, 1.0]
+        header = ["Layer (type)", "Output Shape", "Param #", "Connected to"]
+        justify = ["left", "left", "right", "left"]
     if show_trainable:
         default_line_length += 12
         positions = [p * 0.90 for p in positions] + [1.0]
@@ -460,6 +506,8 @@ def print_summary(model, line_length=None, positions=None, print_fn=None,
         prefix = "   " * level + "└ " if level else ""
         fields = [f"{prefix}{layer.name} ({type(layer).__name__})",
                   _layer_output_shape(layer), _layer_params(layer)]
+        if not sequential_like:
+            fields.append(_connections(layer, nodes))
         if show_trainable:
             if len(getattr(layer, "weights", None) or []) > 0:
                 fields.append("Y" if getattr(layer, "trainable", True) else "N")

@@ -20,9 +20,10 @@ class Arena:
             v.rebind(self.params[offset:offset + n].reshape(v.shape),
                      self.grads[offset:offset + n].reshape(v.shape), self)
             offset += n
-        self.key = tuple(id(v) for v in self.variables)
 
     def holds(self, variables):
-        """True when ``variables`` are exactly this arena's, in its order."""
+        """True when ``variables`` are exactly this arena's, in its order, and still
+        stored in it (a layer shared with another model may have moved into that
+        model's arena since)."""
         return len(variables) == len(self.variables) and all(
-            a is b for a, b in zip(variables, self.variables))
+            a is b and a._arena is self for a, b in zip(variables, self.variables))

@@ -19,6 +19,7 @@ from .. import optimizers as optimizers_module
 from .. import random as nb_random
 from .. import tree
 from ..engine import tape as tape_module
+from ..layers import layer as layer_module
 from ..engine.tensor import Tensor, value_of
 from ..utils.progbar import Progbar
 from .arena import Arena
@@ -75,8 +76,9 @@ class Trainer:
             out.append(self._compile_metrics)
             if self._compile_loss is not None:
                 out.extend(self._compile_loss.metrics)
-        for layer in self._flatten_layers():
-            out.extend(layer._tracked_metrics)
+        if layer_module._metrics_tracked[0]:  # some layer holds a metric attribute
+            for layer in self._flatten_layers():
+                out.extend(layer._tracked_metrics)
         return out
 
     @property
@@ -149,7 +151,7 @@ class Trainer:
         try:
             if not isinstance(loss, Tensor) or loss.entry is None:
                 return  # nothing trainable depends on the loss
-            arena = self._ensure_arena()
+            arena = self._arena or self._ensure_arena()  # checked at the start of fit
             scale = self.optimizer.loss_scale_factor
             grads = tape.backward(loss, seed=None if scale is None else
                                   np.full(loss.shape, scale, np.float32))
@@ -162,10 +164,11 @@ class Trainer:
 
     def _ensure_arena(self):
         """The parameter arena of the current trainable variables (rebuilt when that
-        set changed), with the optimizer built for it."""
+        set changed, or when a shared layer's weights moved to another model's
+        arena), with the optimizer built for it (its state kept when the sizes are
+        the same)."""
         variables = self.trainable_variables
-        key = tuple(id(v) for v in variables)
-        if self._arena is None or self._arena.key != key:
+        if self._arena is None or not self._arena.holds(variables):
             self.__dict__["_arena"] = Arena(variables)
             self.optimizer.build(self._arena.shapes)
         return self._arena
