@@ -37,6 +37,10 @@ class Metric:
             self._total += float(values.sum())
             self._count += values.size
             return
+        if isinstance(sample_weight, (int, float)):  # e.g. a batch size
+            self._total += float(values.sum()) * sample_weight
+            self._count += values.size * sample_weight
+            return
         w = np.broadcast_to(np.asarray(value_of(sample_weight), dtype=np.float64).reshape(
             np.shape(value_of(sample_weight)) + (1,) * (values.ndim - np.ndim(
                 value_of(sample_weight)))), values.shape)

@@ -34,7 +34,7 @@ class Context:
         """A buffer named ``key`` of ``shape``, allocated once and reused by every call
         that leases this context. Kept per shape, so an epoch's smaller last batch
         does not force the full-size buffers to be reallocated."""
-        slot = (key, tuple(shape), np.dtype(dtype).str)
+        slot = (key, shape if type(shape) is tuple else tuple(shape), dtype)
         buf = self._workspaces.get(slot)
         if buf is None:
             if len(self._workspaces) > _MAX_WORKSPACES:  # many shapes seen: start over

@@ -109,7 +109,7 @@ class Trainer:
             value = self._compile_loss(y, y_pred)
             if value is not None:
                 losses.append(value)
-        for extra in self.losses:
+        for extra in (self.losses if layer_module._losses_used[0] else ()):
             losses.append(ops.sum(extra))
         if not losses:
             raise ValueError(f"Model '{self.name}': no loss to compute. Provide a `loss` "
