@@ -16,6 +16,7 @@ from ..layers.input_layer import InputLayer
 from ..layers.layer import Layer
 from ..utils import naming
 from ..variables import Variable
+from ..trainers.data_adapter import unknown_and_missing
 from .model import Model
 
 
@@ -123,11 +124,10 @@ class Functional(Model):
         each cast to its Input's dtype and checked against its shape."""
         names = self.input_names
         if isinstance(inputs, dict):
-            unknown = sorted(set(inputs) - set(names))
+            unknown, missing = unknown_and_missing(inputs, names)
             if unknown:
                 raise ValueError(f"Model '{self.name}' received input(s) named {unknown}, "
                                  f"which it does not have; its inputs are {names}.")
-            missing = [n for n in names if n not in inputs]
             if missing:
                 raise ValueError(f"Model '{self.name}' is missing input(s) {missing}; its "
                                  f"inputs are {names}.")

@@ -26,6 +26,13 @@ def _output_names(y_pred, model_names):
     return [f"output_{i}" for i in range(n)] if n > 1 else [None]
 
 
+def _check_output_keys(argument, keys, names):
+    unknown = sorted(set(keys) - set(names))
+    if unknown:
+        raise ValueError(f"compile({argument}=...) names output(s) {unknown} that the model "
+                         f"does not have; its outputs are {names}.")
+
+
 def _flatten_y(y, names):
     if isinstance(y, dict):
         return [y[n] for n in names]
@@ -50,10 +57,7 @@ class CompileLoss:
         n = len(names)
         spec = self._user_loss
         if isinstance(spec, dict):
-            unknown = sorted(set(spec) - set(names))
-            if unknown:
-                raise ValueError(f"compile(loss=...) names output(s) {unknown} that the model "
-                                 f"does not have; its outputs are {names}.")
+            _check_output_keys("loss", spec, names)
             flat = [spec.get(name) for name in names]
         elif isinstance(spec, (list, tuple)):
             if len(spec) != n:
@@ -78,10 +82,7 @@ class CompileLoss:
         if w is None:
             return [1.0] * len(names)
         if isinstance(w, dict):
-            unknown = sorted(set(w) - set(names))
-            if unknown:
-                raise ValueError(f"compile(loss_weights=...) names output(s) {unknown} that "
-                                 f"the model does not have; its outputs are {names}.")
+            _check_output_keys("loss_weights", w, names)
             return [float(w.get(n, 1.0)) for n in names]
         if isinstance(w, (list, tuple)):
             if len(w) != len(names):
@@ -145,10 +146,7 @@ class CompileMetrics(metrics_module.Metric):
         elif n == 1:
             groups = [tree.flatten(user)]
         elif isinstance(user, dict):
-            unknown = sorted(set(user) - set(names))
-            if unknown:
-                raise ValueError(f"compile(metrics=...) names output(s) {unknown} that the "
-                                 f"model does not have; its outputs are {names}.")
+            _check_output_keys("metrics", user, names)
             groups = [_as_list(user.get(name)) for name in names]
         elif isinstance(user, (list, tuple)) and len(user) == n \
                 and all(m is None or isinstance(m, (list, tuple)) for m in user):

@@ -30,6 +30,11 @@ def as_array(x, what):
     return arr
 
 
+def unknown_and_missing(keys, names):
+    """(keys that are not among ``names``, sorted; names with no key, in order)."""
+    return sorted(set(keys) - set(names)), [n for n in names if n not in keys]
+
+
 def _is_array_like(e):
     return hasattr(e, "__array__") and not np.isscalar(e)
 
@@ -42,11 +47,10 @@ def _structure(x, what, names, kind, model_name):
         return None
     if isinstance(x, dict):
         if names is not None:
-            unknown = sorted(set(x) - set(names))
+            unknown, missing = unknown_and_missing(x, names)
             if unknown:
                 raise ValueError(f"`{what}` has key(s) {unknown} that match no {kind} of "
                                  f"model '{model_name}'; its {kind} are {names}.")
-            missing = [n for n in names if n not in x]
             if missing:
                 raise ValueError(f"`{what}` has no data for the {kind} {missing} of model "
                                  f"'{model_name}'; its {kind} are {names}.")
