@@ -26,3 +26,15 @@ def test_cifar10_example_script_runs_unchanged(tmp_path):
     for key in ("accuracy:", "loss:", "val_accuracy:", "val_loss:"):
         assert key in last
     assert "\r" not in out  # not a terminal: plain lines, no redraws
+
+
+def test_beyond_sequential_example_trains_on_real_digits():
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "beyond_sequential.py")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = {line.split(":")[0]: line for line in done.stdout.splitlines() if ":" in line}
+    two_tower = eval(lines["two-tower"].split(":", 1)[1])
+    assert two_tower["digit_sparse_categorical_accuracy"] > 0.9 and two_tower["even_accuracy"] > 0.9
+    tape = eval(lines["custom train_step"].split(":", 1)[1])
+    assert tape["accuracy"] > 0.85 and 0 < tape["loss"] < 1.0  # chance: 0.1 and 2.3
+    assert "features: (4, 128)" in done.stdout
