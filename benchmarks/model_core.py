@@ -81,42 +81,17 @@ def _worker_seed_cnn(args):
 
 def _worker_mlp(args):
     sys.path.insert(0, args.root)
+    sys.path.insert(0, HERE)
     import numpy as np
-    import nbkeras as keras
-    from nbkeras import layers, ops
-
-    class Linear(keras.layers.Layer):
-        def __init__(self, units, **kw):
-            super().__init__(**kw)
-            self.units = units
-
-        def build(self, input_shape):
-            self.w = self.add_weight(shape=(input_shape[-1], self.units))
-            self.b = self.add_weight(shape=(self.units,), initializer="zeros")
-
-        def call(self, inputs):
-            return ops.matmul(inputs, self.w) + self.b
-
-    class CustomMLP(keras.Model):
-        def __init__(self):
-            super().__init__()
-            self.l1, self.l2, self.l3 = Linear(256), Linear(256), Linear(10)
-
-        def call(self, x):
-            return ops.softmax(self.l3(ops.relu(self.l2(ops.relu(self.l1(x))))))
-
-    def dense_mlp():
-        return keras.Sequential([keras.Input((784,)), layers.Dense(256, activation="relu"),
-                                 layers.Dense(256, activation="relu"),
-                                 layers.Dense(10, activation="softmax")])
+    import mlp_models
 
     rng = np.random.default_rng(1)
     bs, steps = 128, args.steps * 2
     x = rng.random((bs * steps, 784)).astype("float32")
     y = rng.integers(0, 10, bs * steps)
-    models = {"dense": dense_mlp(), "custom": CustomMLP()}
+    models = {"dense": mlp_models.compiled(mlp_models.dense_mlp()),
+              "custom": mlp_models.compiled(mlp_models.CustomMLP())}
     for m in models.values():
-        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
         m.fit(x[:bs * 2], y[:bs * 2], batch_size=bs, verbose=0)
     times = {k: [] for k in models}
     for _ in range(args.rounds):
