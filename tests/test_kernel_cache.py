@@ -8,8 +8,11 @@ from nbkeras.kernels.cpu import _jit
 
 
 def _kernels():
-    modules = [getattr(cpu, name) for name in ("activations", "conv", "dense", "gemm",
-                                               "products", "pooling", "losses", "optimizers")]
+    """Every kernel of every module of the CPU kernel package."""
+    import pkgutil
+    import importlib
+    modules = [importlib.import_module(f"{cpu.__name__}.{info.name}")
+               for info in pkgutil.iter_modules(cpu.__path__) if not info.name.startswith("_")]
     return [d for m in modules for d in vars(m).values()
             if isinstance(d, CPUDispatcher) and d.__module__ == m.__name__]
 
