@@ -178,11 +178,14 @@ def _fusable_producer(y_pred, activation_name, uses=0):
 
 
 def _reduce_array(per_sample, reduction):
+    """Keras's reduction of the kernel's per-sample losses (sum / size is what
+    ``mean`` computes, without its Python overhead on small batches)."""
     if reduction in ("none", None):
         return per_sample
+    total = np.add.reduce(per_sample.reshape(-1), dtype=np.float32)
     if reduction == "sum":
-        return np.asarray(per_sample.sum(dtype=np.float32))
-    return np.asarray(per_sample.mean(dtype=np.float32))
+        return np.asarray(total)
+    return np.asarray(total / np.float32(max(per_sample.size, 1)))
 
 
 # ----------------------------------------------------------------------------
@@ -238,7 +241,7 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
                 f"do not fit predictions of shape {tuple(y_pred_shape)}; expected labels of "
                 f"shape {tuple(y_pred_shape[:-1])} (or with a trailing 1) holding class "
                 f"indices.")
-        if y.size and not np.issubdtype(y.dtype, np.integer):
+        if y.size and y.dtype.kind not in "iu":
             if not np.all(np.equal(np.mod(y, 1), 0)):
                 raise ValueError(f"Loss '{self.name}': labels must be integer class "
                                  f"indices, received non-integer values (dtype {y.dtype}).")
