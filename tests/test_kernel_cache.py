@@ -38,3 +38,45 @@ def test_stamp_follows_content_not_modification_time(tmp_path):
     gemm.write_text("A = 3\n")
     _jit.kernel_sources_hash.cache_clear()
     assert _jit.kernel_sources_hash(str(tmp_path)) != before
+
+
+_COMPILE_AND_REPORT = """
+import numpy as np
+from nbkeras.kernels import cpu
+a = np.ones(8, np.float32)
+cpu.erf(a, a.copy(), 1)
+print(sum(cpu.erf.stats.cache_hits.values()), sum(cpu.erf.stats.cache_misses.values()))
+"""
+
+
+def _run(env):
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", _COMPILE_AND_REPORT], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    hits, misses = (int(v) for v in done.stdout.split())
+    return hits, misses
+
+
+def _env(**values):
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env.update(values)
+    return env
+
+
+def test_kernels_cache_in_the_user_cache_folder_by_default(tmp_path):
+    """Without NUMBA_CACHE_DIR a user's own script compiles into the per-user cache
+    folder (not into the installed package), and the next process loads it."""
+    env = _env(XDG_CACHE_HOME=str(tmp_path), HOME=str(tmp_path))
+    assert _run(env) == (0, 1)  # compiled
+    cached = list((tmp_path / "nbkeras").glob("numba-*/kernels-*/elementwise.erf-*.nbi"))
+    assert len(cached) == 1
+    assert _run(env) == (1, 0)  # loaded from that folder by a second process
+
+
+def test_numba_cache_dir_still_wins(tmp_path):
+    env = _env(XDG_CACHE_HOME=str(tmp_path / "user"), NUMBA_CACHE_DIR=str(tmp_path / "chosen"))
+    _run(env)
+    assert list((tmp_path / "chosen").rglob("elementwise.erf-*.nbi"))
+    assert not (tmp_path / "user" / "nbkeras").exists()

@@ -9,14 +9,24 @@ compiled kernel also holds the code of every kernel it calls, from other files
 (``conv.py`` carries ``gemm.py``'s tile code). Editing one file would then leave
 the others' cached kernels running the old code; it happened while this package
 was written. So kernels here are stamped with the hash of all kernel sources.
+
+Where compiled kernels go: ``NUMBA_CACHE_DIR`` when it is set; otherwise the
+user's cache folder (``$XDG_CACHE_HOME/nbkeras`` or ``~/.cache/nbkeras`` on
+Linux, ``~/Library/Caches/nbkeras`` on macOS, ``%LOCALAPPDATA%\\nbkeras`` on
+Windows), in a folder named after the Numba version and the kernel sources, so
+every script of a user, in any virtual environment, reuses one compilation per
+nbkeras and Numba version and CPU, and a read-only system install works. When
+that folder cannot be written, Numba's own places follow (next to the sources,
+then Numba's user-wide folder).
 """
 import functools
 import glob
 import hashlib
 import os
+import sys
 
 from numba import njit
-from numba.core import caching
+from numba.core import caching, config
 
 FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 
@@ -51,9 +61,44 @@ def _stamped(locator):
     return KernelCacheLocator
 
 
+def user_cache_dir():
+    """The platform's per-user cache folder for nbkeras."""
+    if sys.platform == "win32":
+        root = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~\\AppData\\Local")
+    elif sys.platform == "darwin":
+        root = os.path.expanduser("~/Library/Caches")
+    else:
+        root = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return os.path.join(root, "nbkeras")
+
+
+def kernel_cache_dir():
+    """Where this nbkeras's kernels are cached when NUMBA_CACHE_DIR is not set."""
+    import numba
+    return os.path.join(user_cache_dir(), f"numba-{numba.__version__}",
+                        f"kernels-{kernel_sources_hash().hex()[:16]}")
+
+
+def _user_folder(locator):
+    """The stamped ``locator`` pointed at :func:`kernel_cache_dir` (unless the user
+    chose NUMBA_CACHE_DIR, which the stamped user-provided locator serves)."""
+    class KernelUserFolderCacheLocator(locator):
+        def __init__(self, py_func, py_file):
+            super().__init__(py_func, py_file)
+            self._cache_path = kernel_cache_dir()
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            if config.CACHE_DIR:
+                return None
+            return super().from_function(py_func, py_file)
+
+    return KernelUserFolderCacheLocator
+
+
 def _install_cache_stamp():
     """Put the stamped locators first in Numba's list; if this Numba's caching
-    internals differ, keep its own per-file stamps (and say nothing)."""
+    internals differ, keep its own per-file stamps and places (and say nothing)."""
     names = ("UserProvidedCacheLocator", "InTreeCacheLocator", "UserWideCacheLocator")
     bases = [getattr(caching, n, None) or getattr(caching, "_" + n, None) for n in names]
     impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl", None)
@@ -61,7 +106,8 @@ def _install_cache_stamp():
     if None in bases or not isinstance(classes, list):
         return
     if not any(getattr(c, "__name__", "").startswith("Kernel") for c in classes):
-        classes[:0] = [_stamped(base) for base in bases]
+        stamped = [_stamped(base) for base in bases]
+        classes[:0] = [stamped[0], _user_folder(stamped[2])] + stamped[1:]
 
 
 _install_cache_stamp()
