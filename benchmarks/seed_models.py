@@ -105,3 +105,45 @@ def torch_predict(model, x, batch_size):
         for start in range(0, x.shape[0], batch_size):
             outs.append(torch.softmax(model(x[start:start + batch_size]), dim=1))
     return torch.cat(outs)
+
+
+def torch_set_nbkeras_weights(model, weights):
+    """Copy nbkeras's seed-CNN weights (Keras layout) into the PyTorch twin."""
+    import torch
+    layers = [m for m in model if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    k1, b1, k2, b2, k3, b3, d1, c1, d2, c2 = weights
+    new = [k1.transpose(3, 2, 0, 1), b1, k2.transpose(3, 2, 0, 1), b2,
+           k3.transpose(3, 2, 0, 1), b3,
+           # Flatten: NHWC (h, w, c) rows -> NCHW (c, h, w) columns
+           d1.reshape(4, 4, 64, 64).transpose(3, 2, 0, 1).reshape(64, 1024), c1,
+           d2.T, c2]
+    with torch.no_grad():
+        for i, layer in enumerate(layers):
+            layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(new[2 * i])))
+            layer.bias.copy_(torch.from_numpy(np.ascontiguousarray(new[2 * i + 1])))
+
+
+def onnx_seed_cnn(path, weights=None, seed=0, threads=None):
+    """The seed CNN exported from PyTorch (softmax included, NCHW, batch dimension
+    dynamic) with ``torch.onnx.export``, loaded in an ONNX Runtime CPU session
+    with ``threads`` intra-op threads (default: the cores)."""
+    import os
+    import onnxruntime as ort
+    import torch
+    model, _, _ = torch_seed_cnn(seed)
+    if weights is not None:
+        torch_set_nbkeras_weights(model, weights)
+    model = torch.nn.Sequential(model, torch.nn.Softmax(dim=1)).eval()
+    dummy = torch.zeros((1, 3) + INPUT_SHAPE[:2])
+    torch.onnx.export(model, (dummy,), path, input_names=["x"], output_names=["probs"],
+                      dynamic_axes={"x": {0: "batch"}, "probs": {0: "batch"}}, dynamo=False)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or os.cpu_count()
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def ort_predict(session, x_nchw, batch_size):
+    """Probabilities for NCHW float32 ``x``, batch by batch."""
+    return np.concatenate([session.run(None, {"x": x_nchw[s:s + batch_size]})[0]
+                           for s in range(0, x_nchw.shape[0], batch_size)])
