@@ -23,6 +23,8 @@ sparse categorical crossentropy, Adam with Keras's defaults):
 4. JIT and import cost, each in FRESH subprocesses: nbkeras's first-epoch
    overhead (first epoch - steady epoch) with an EMPTY ``NUMBA_CACHE_DIR``, then
    again in a second process that finds that cache warm; import wall times.
+6. Scaling: nbkeras training and predict throughput with 1, 2, ... threads
+   (``NUMBA_NUM_THREADS``), each count in its own process, warm kernel cache.
 5. Peak memory while training at batch 128, each framework in its own process:
    peak RSS during model build + training minus the RSS after imports + data
    creation. The peak is the process's own ``VmHWM`` (reset after imports), not
@@ -756,12 +758,60 @@ def jit_and_imports(frameworks, args):
     return imports, results, errors
 
 
+# ---------------------------------------------------------------- 6. scaling
+def scaling_worker(samples, rounds):
+    """In a subprocess: nbkeras samples/s, training and predict, batch 32 and 128."""
+    import seed_models
+    x, y = seed_models.random_data(samples, seed=1)
+    runner = Runner("nbkeras", x, y, seed=0)
+    out = {}
+    for batch in (32, 128):
+        runner.train_epoch(batch)
+        out[f"train {batch}"] = samples / median([runner.train_epoch(batch)
+                                                  for _ in range(rounds)])
+        runner.predict(batch)
+        out[f"predict {batch}"] = samples / median([runner.predict(batch)[0]
+                                                    for _ in range(rounds)])
+    print("RESULT " + json.dumps(out))
+
+
+def scaling(args):
+    cores = os.cpu_count() or 1
+    counts = sorted({1, 2, cores} & set(range(1, cores + 1)))
+    section(f"6. Scaling: nbkeras with NUMBA_NUM_THREADS = {counts} (samples/s, "
+            f"{args.samples:,} samples, median of {args.rounds}, warm cache)")
+    rows, errors, base = [], [], None
+    with tempfile.TemporaryDirectory(prefix="nbkeras-numba-cache-") as cache:
+        for run, threads in enumerate([counts[0]] + counts):  # run 0 fills the cache
+            env = dict(os.environ, NUMBA_CACHE_DIR=cache, NUMBA_NUM_THREADS=str(threads))
+            cmd = [sys.executable, os.path.abspath(__file__), "--scaling-worker",
+                   "--worker-samples", str(args.samples), "--worker-epochs", str(args.rounds)]
+            done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+            lines = [l for l in done.stdout.splitlines() if l.startswith("RESULT ")]
+            if not lines:
+                errors.append(f"scaling, {threads} threads: {done.stderr.strip()[-300:]}")
+                continue
+            result = json.loads(lines[-1][len("RESULT "):])
+            if run == 0:
+                continue
+            base = base or result
+            rows.append([f"{threads} thread{'s' if threads > 1 else ''}"] + [
+                f"{fmt(v, 0)} ({v / base[k]:.2f}x)" for k, v in result.items()])
+    table(["threads", "train b32", "predict b32", "train b128", "predict b128"], rows)
+    print("Each kernel splits its rows (samples x output pixels, or samples for dense\n"
+          "layers) into as many chunks as Numba has threads (row_range), and the weight\n"
+          "gradients' reduction the same way with per-thread partial sums added at the\n"
+          "end: nothing assumes 2 threads.")
+    return errors
+
+
 # ---------------------------------------------------------------- main
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny smoke-test version")
     parser.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     parser.add_argument("--serve", choices=FRAMEWORKS, help=argparse.SUPPRESS)
+    parser.add_argument("--scaling-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-samples", type=int, default=2048, help=argparse.SUPPRESS)
     parser.add_argument("--serve-seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--worker-samples", type=int, default=2048, help=argparse.SUPPRESS)
@@ -772,6 +822,9 @@ def main():
         return 0
     if args.serve:
         serve_main(args.serve, args.serve_samples, args.serve_seed)
+        return 0
+    if args.scaling_worker:
+        scaling_worker(args.worker_samples, args.worker_epochs)
         return 0
 
     if args.quick:
@@ -801,6 +854,7 @@ def main():
         percents = {}
     imports, procs, errs = jit_and_imports(frameworks, args)
     errors += errs
+    errors += scaling(args)
 
     section("Summary (ratios: > 1 means nbkeras is faster)")
     rows = []
