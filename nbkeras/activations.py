@@ -7,7 +7,11 @@ linear epilogue. Calling one on an array applies it (``keras.activations.relu(x)
 import numpy as np
 
 from . import backend
-from .kernels.codes import ACTIVATION_CODES, LINEAR, LEAKY_RELU, ELU, DERIVATIVE_FROM_OUTPUT
+
+_codes = backend.codes  # the kernels' activation codes, through the one door
+ACTIVATION_CODES, LINEAR, LEAKY_RELU, ELU = (_codes.ACTIVATION_CODES, _codes.LINEAR,
+                                             _codes.LEAKY_RELU, _codes.ELU)
+DERIVATIVE_FROM_OUTPUT = _codes.DERIVATIVE_FROM_OUTPUT
 
 
 class Activation:

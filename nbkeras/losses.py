@@ -123,7 +123,7 @@ class _KernelLossOp:
         value = _reduce_array(per_sample, loss.reduction)
         if tape is None or not tape.requires_grad(y_pred):
             return value
-        ctx = _LossContext(loss, out, targets, grad, fused, y_pred, pred.shape, mode)
+        ctx = _LossContext(loss, out, targets, grad, fused, y_pred, pred.shape)
         return tape.add(self, ctx, [y_pred], value)
 
     def backward(self, ctx, g):
@@ -148,9 +148,9 @@ class _KernelLossOp:
 
 
 class _LossContext:
-    def __init__(self, loss, out, targets, grad, fused, y_pred, shape, mode):
+    def __init__(self, loss, out, targets, grad, fused, y_pred, shape):
         self.loss, self.out, self.targets, self.grad = loss, out, targets, grad
-        self.fused, self.y_pred, self.shape, self.mode = fused, y_pred, shape, mode
+        self.fused, self.y_pred, self.shape = fused, y_pred, shape
 
 
 _KERNEL_LOSS = _KernelLossOp()

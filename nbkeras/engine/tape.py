@@ -93,10 +93,10 @@ class Tape:
             if isinstance(x, Tensor):
                 x.uses += 1
         if isinstance(outputs, tuple):
-            entry.outputs = [Tensor(v, entry, i) for i, v in enumerate(outputs)]
+            entry.outputs = [Tensor(v, entry) for v in outputs]
             result = tuple(entry.outputs)
         else:
-            result = Tensor(outputs, entry, 0)
+            result = Tensor(outputs, entry)
             entry.outputs = [result]
         self.entries.append(entry)
         return result

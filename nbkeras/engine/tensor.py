@@ -11,12 +11,11 @@ from .operators import TensorOperators
 
 
 class Tensor(TensorOperators):
-    __slots__ = ("value", "entry", "index", "requires_grad", "uses", "__weakref__")
+    __slots__ = ("value", "entry", "requires_grad", "uses", "__weakref__")
 
-    def __init__(self, value, entry=None, index=0, requires_grad=True):
+    def __init__(self, value, entry=None, requires_grad=True):
         self.value = value
         self.entry = entry
-        self.index = index
         self.requires_grad = requires_grad
         self.uses = 0  # how many recorded calls consume it
 

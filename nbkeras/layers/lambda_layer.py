@@ -38,7 +38,7 @@ class Lambda(Layer):
     def compute_output_spec(self, *args, **kwargs):
         if self._output_shape is None:  # run the function on stand-in arrays
             from ..engine import probe
-            return probe.output_spec(self.__call__, args, kwargs, self._who())
+            return probe.output_spec(self.__call__, args, kwargs)
         return Layer.compute_output_spec(self, *args, **kwargs)
 
     def get_config(self):

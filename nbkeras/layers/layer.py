@@ -256,12 +256,12 @@ class Layer:
         def spec(shape):
             return KerasTensor(shape, self._dtype)
         stand_in = map_shapes(spec, _shape_structure(input_shape))
-        out = probe.output_spec(self.__call__, (stand_in,), {}, self._who())
+        out = probe.output_spec(self.__call__, (stand_in,), {})
         return tree.map_structure(lambda t: t.shape, out)
 
     def compute_output_spec(self, *args, **kwargs):
         if type(self).compute_output_shape is Layer.compute_output_shape:
-            return probe.output_spec(self.__call__, args, kwargs, self._who())
+            return probe.output_spec(self.__call__, args, kwargs)
         shapes = tree.map_structure(_shape_of, args[0])
         out = self.compute_output_shape(shapes)
         return map_shapes(lambda s: KerasTensor(s, self._output_dtype()),

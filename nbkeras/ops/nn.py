@@ -8,10 +8,10 @@ through ops gives exactly the numbers a layer's ``activation=`` gives.
 import numpy as np
 
 from .. import backend
-from ..kernels.codes import ACTIVATION_CODES
 from .op import Op
 from .numpy import one_hot  # noqa: F401 (Keras has it in ops.nn too)
 
+ACTIVATION_CODES = backend.codes.ACTIVATION_CODES
 _F32 = np.float32
 _EMPTY = np.zeros(0, dtype=_F32)
 

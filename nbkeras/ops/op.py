@@ -65,7 +65,7 @@ class Op:
 
     def _symbolic(self, tensors, static):
         operation = OpCall(self, static)
-        outputs = probe.output_spec(operation, tensors, {}, f"Op '{self.name}'")
+        outputs = probe.output_spec(operation, tensors, {})
         Node(operation, tensors, {}, outputs)
         return outputs
 
