@@ -113,8 +113,15 @@ def _install_cache_stamp():
 _install_cache_stamp()
 
 
-def kernel(fn=None, *, parallel=False):
-    """Compile ``fn`` as a CPU kernel: ``@kernel`` or ``@kernel(parallel=True)``."""
+def kernel(fn=None, *, parallel=False, inline=False):
+    """Compile ``fn`` as a CPU kernel: ``@kernel``, ``@kernel(parallel=True)``.
+
+    ``inline=True`` is for helpers of a kernel: Numba pastes their code into the
+    caller instead of compiling them as a function of their own. A callee
+    compiled on its own is optimised and translated again inside every caller,
+    and again at each level above (the GEMM's tile code was compiled five times
+    per product kernel), so the big helpers of one entry point are inlined."""
     def wrap(f):
-        return njit(cache=True, fastmath=set(FASTMATH), parallel=parallel, nogil=True)(f)
+        return njit(cache=True, fastmath=set(FASTMATH), parallel=parallel, nogil=True,
+                    inline="always" if inline else "never")(f)
     return wrap(fn) if fn is not None else wrap

@@ -211,11 +211,12 @@ def bias_activation_backward(z, y, dy, code, alpha, dz, db, chunks):
         sum_partials(partial, db)
 
 
-@kernel(parallel=True)
+@kernel
 def softmax_forward(z, y):
-    """Row-wise softmax of a (rows, classes) array, max-shifted for stability."""
+    """Row-wise softmax of a (rows, classes) array, max-shifted for stability.
+    Serial, like the losses it feeds (see ``losses.py``)."""
     rows, cols = z.shape
-    for r in prange(rows):
+    for r in range(rows):
         m = z[r, 0]
         for c in range(1, cols):
             m = max(m, z[r, c])
@@ -229,11 +230,11 @@ def softmax_forward(z, y):
             y[r, c] *= inv
 
 
-@kernel(parallel=True)
+@kernel
 def softmax_backward(y, dy, dz):
     """dz = y * (dy - sum(dy * y)) row by row (the softmax Jacobian-vector product)."""
     rows, cols = y.shape
-    for r in prange(rows):
+    for r in range(rows):
         s = _ZERO
         for c in range(cols):
             s += dy[r, c] * y[r, c]

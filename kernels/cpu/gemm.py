@@ -8,6 +8,8 @@ Columns go in panels of 4, 2 or 1 vectors, each with the tallest tile that
 fits the register file; a panel that runs past C's last column is computed into
 ``scratch`` and only its valid columns are copied.
 """
+import functools
+
 import numpy as np
 
 from ._jit import kernel
@@ -21,9 +23,11 @@ from .tile import tile_fma, V
 MR1, MR2, MR4 = (8, 8, 6) if V == 16 else (8, 6, 2)
 #: floats ``scratch`` must hold: the largest tile.
 SCRATCH = max(MR1 * V, MR2 * 2 * V, MR4 * 4 * V)
+#: 0 as a plain int64 (a literal 0 argument would compile a callee once more)
+_NONE = np.int64(0)
 
 
-@kernel
+@kernel(inline=True)
 def padded_width(n):
     """``n`` rounded up to whole vectors: the row length a B operand needs."""
     return (n + V - 1) // V * V
@@ -35,29 +39,31 @@ def _tile_rows(nv):
     return MR4 if nv == 4 else (MR2 if nv == 2 else MR1)
 
 
-@kernel
+@kernel(inline=True)
 def _panel(a, row_off, r0, r1, col_off, k0, k1, b, b0, ldb, c, c0, ldc, accumulate,
            nv, direct, arow):
     """One column panel of ``nv`` vectors (1, 2 or 4) for rows [r0, r1), written to
     C at ``c0`` (``direct``) or, for a single tile, to the scratch tile ``c`` (then
-    ldc = nv*V). Returns the last tile's valid row count."""
+    ldc = nv*V). Returns the last tile's valid row count.
+
+    Each tile shape has one call site, and the 4-vector one exists only where
+    the registers hold it (AVX-512): every call site is another copy of the
+    tile code for LLVM to compile."""
     mr = _tile_rows(nv)
     k = k1 - k0
+    add = accumulate and direct
     valid = 0
     for r in range(r0, r1, mr):
         valid = min(mr, r1 - r)
         for i in range(mr):
             arow[i] = row_off[r + min(i, valid - 1)]
-        start = c0 + r * ldc if direct else 0
-        if nv == 4:
-            tile_fma(MR4, 4, k, a, arow, col_off, k0, b, b0, ldb, c, start, ldc, valid,
-                     accumulate and direct)
+        start = c0 + r * ldc if direct else c0
+        if V == 16 and nv == 4:
+            tile_fma(MR4, 4, k, a, arow, col_off, k0, b, b0, ldb, c, start, ldc, valid, add)
         elif nv == 2:
-            tile_fma(MR2, 2, k, a, arow, col_off, k0, b, b0, ldb, c, start, ldc, valid,
-                     accumulate and direct)
+            tile_fma(MR2, 2, k, a, arow, col_off, k0, b, b0, ldb, c, start, ldc, valid, add)
         else:
-            tile_fma(MR1, 1, k, a, arow, col_off, k0, b, b0, ldb, c, start, ldc, valid,
-                     accumulate and direct)
+            tile_fma(MR1, 1, k, a, arow, col_off, k0, b, b0, ldb, c, start, ldc, valid, add)
     return valid
 
 
@@ -85,11 +91,9 @@ def gemm_rows(a, row_off, r0, r1, col_off, k0, k1, b, ldb, n, c, ldc, accumulate
         ke = min(k1, kb + depth)
         if pack:
             _pack_slice(b, kb, ke, ldb, n, packed)
-            _row_blocks(a, row_off, r0, r1, col_off, kb, ke, packed, 0, n, c, ldc,
-                        accumulate or kb > k0, arow, scratch)
-        else:
-            _row_blocks(a, row_off, r0, r1, col_off, kb, ke, b, ldb, n, c, ldc,
-                        accumulate or kb > k0, arow, scratch)
+        # one call site, no literal arguments: one compiled copy of the tiles
+        _row_blocks(a, row_off, r0, r1, col_off, kb, ke, packed if pack else b,
+                    _NONE if pack else ldb, n, c, ldc, accumulate or kb > k0, arow, scratch)
 
 
 @kernel
@@ -98,7 +102,7 @@ def _panel_vectors(left):
     return 4 if left >= 4 and V == 16 else (2 if left >= 2 else 1)
 
 
-@kernel
+@kernel(inline=True)
 def _pack_slice(b, k0, k1, ldb, n, out):
     """Rows [k0, k1) of B, panel by panel: the panel at column j0 (width w) lands
     at ``out[(k1-k0)*j0:]`` as (k1-k0) contiguous rows of w floats."""
@@ -115,7 +119,7 @@ def _pack_slice(b, k0, k1, ldb, n, out):
         j0 += width
 
 
-@kernel
+@kernel(inline=True)
 def _row_blocks(a, row_off, r0, r1, col_off, k0, k1, b, ldb, n, c, ldc, accumulate, arow,
                 scratch):
     """gemm_rows for one reduction slice. ``ldb`` = 0 means B is this slice
@@ -130,15 +134,15 @@ def _row_blocks(a, row_off, r0, r1, col_off, k0, k1, b, ldb, n, c, ldc, accumula
                 b0, stride = (k1 - k0) * j0, width
             else:
                 b0, stride = k0 * ldb + j0, ldb
-            if j0 + width <= n:
-                _panel(a, row_off, rb, re, col_off, k0, k1, b, b0, stride, c, j0, ldc,
-                       accumulate, nv, True, arow)
-            else:
-                # the last, partial panel: one tile at a time through ``scratch``
-                mr = _tile_rows(nv)
-                for r in range(rb, re, mr):
-                    valid = _panel(a, row_off, r, min(re, r + mr), col_off, k0, k1, b, b0,
-                                   stride, scratch, 0, width, False, nv, False, arow)
+            # a whole panel goes straight to C; the last, partial one is computed
+            # a tile at a time into ``scratch`` and its valid columns copied
+            whole = j0 + width <= n
+            step = re - rb if whole else _tile_rows(nv)
+            for r in range(rb, re, step):
+                valid = _panel(a, row_off, r, min(re, r + step), col_off, k0, k1, b, b0,
+                               stride, c if whole else scratch, j0 if whole else _NONE,
+                               ldc if whole else width, accumulate, nv, whole, arow)
+                if not whole:
                     for i in range(valid):
                         dst = (r + i) * ldc + j0
                         for j in range(n - j0):
@@ -149,14 +153,14 @@ def _row_blocks(a, row_off, r0, r1, col_off, k0, k1, b, ldb, n, c, ldc, accumula
             j0 += width
 
 
-@kernel
+@functools.lru_cache(maxsize=256)
 def strided_offsets(count, stride):
     """[0, stride, 2*stride, ...]: the offset table of a row-major matrix's rows
-    (stride = row length) or of its columns (stride = 1)."""
-    return np.arange(count) * stride
+    (stride = row length) or of its columns (stride = 1). Cached: the same
+    shapes come back every step, and the kernels only read the tables."""
+    return np.arange(count, dtype=np.int64) * stride
 
 
-@kernel
 def pad_columns(m, width):
     """``m`` (rows, n) itself if its rows can be read ``width`` floats at a time,
     else a zero-padded copy: the form a B operand needs."""
@@ -164,14 +168,14 @@ def pad_columns(m, width):
     if n >= width:
         return m
     out = np.zeros((rows, width), dtype=np.float32)
-    copy_rows(m, out, 0, rows)
+    out[:, :n] = m
     return out
 
 
 @kernel
 def copy_rows(src, dst, r0, r1):
     """dst[r, :n] = src[r] for rows [r0, r1) of a (rows, n) ``src`` into a wider
-    ``dst``. Loops, because Numba's 2-D slice assignment took seconds to compile."""
+    ``dst`` (loops: Numba's 2-D slice assignment took seconds to compile)."""
     n = src.shape[1]
     for r in range(r0, r1):
         for j in range(n):

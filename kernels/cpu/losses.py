@@ -7,12 +7,14 @@ over the last axis, Keras's per-sample loss) and ``grad = scale * dL/d(input)``
 where ``scale`` carries the batch reduction (1/rows for sum_over_batch_size).
 With ``FUSED_OUTPUT`` the gradient is carried through the final softmax/sigmoid,
 so that layer skips its own activation backward.
+
+The kernels are serial: a loss touches (rows, classes) once, a few microseconds
+for a batch, and a parallel loop would cost more to start than it saves, and
+about a second more to compile (every new user pays that on the first epoch).
 """
 import math
 
 import numpy as np
-from numba import prange
-
 from ._jit import kernel
 from ..codes import (FROM_LOGITS, FUSED_OUTPUT, MEAN_SQUARED_ERROR,
                      MEAN_ABSOLUTE_ERROR)
@@ -22,12 +24,12 @@ _ONE = np.float32(1.0)
 _HALF = np.float32(0.5)
 
 
-@kernel(parallel=True)
+@kernel
 def categorical_crossentropy(out, target, mode, epsilon, scale, losses, grad):
     """-sum(t * log p) per row; ``out`` holds probabilities or logits per ``mode``."""
     rows, cols = out.shape
     hi = _ONE - epsilon
-    for r in prange(rows):
+    for r in range(rows):
         if mode == FROM_LOGITS:
             m = out[r, 0]
             for c in range(1, cols):
@@ -75,13 +77,13 @@ def categorical_crossentropy(out, target, mode, epsilon, scale, losses, grad):
         losses[r] = loss
 
 
-@kernel(parallel=True)
+@kernel
 def binary_crossentropy(out, target, mode, epsilon, scale, losses, grad):
     """Mean over the last axis of -(t log p + (1 - t) log(1 - p))."""
     rows, cols = out.shape
     hi = _ONE - epsilon
     inv_cols = _ONE / np.float32(cols)
-    for r in prange(rows):
+    for r in range(rows):
         loss = _ZERO
         for c in range(cols):
             t = target[r, c]
@@ -109,12 +111,12 @@ def binary_crossentropy(out, target, mode, epsilon, scale, losses, grad):
         losses[r] = loss * inv_cols
 
 
-@kernel(parallel=True)
+@kernel
 def regression_loss(out, target, kind, delta, scale, losses, grad):
     """Mean squared / absolute error or Huber(delta) over the last axis."""
     rows, cols = out.shape
     inv_cols = _ONE / np.float32(cols)
-    for r in prange(rows):
+    for r in range(rows):
         loss = _ZERO
         for c in range(cols):
             e = out[r, c] - target[r, c]
@@ -136,10 +138,10 @@ def regression_loss(out, target, kind, delta, scale, losses, grad):
         losses[r] = loss * inv_cols
 
 
-@kernel(parallel=True)
+@kernel
 def sparse_to_onehot(labels, classes, onehot):
     """onehot[r, labels[r]] = 1 (rows of zeros elsewhere); labels already range-checked."""
-    for r in prange(labels.shape[0]):
+    for r in range(labels.shape[0]):
         for c in range(classes):
             onehot[r, c] = _ZERO
         onehot[r, labels[r]] = _ONE
