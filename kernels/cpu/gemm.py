@@ -27,10 +27,13 @@ SCRATCH = max(MR1 * V, MR2 * 2 * V, MR4 * 4 * V)
 _NONE = np.int64(0)
 
 
-@kernel(inline=True)
 def padded_width(n):
     """``n`` rounded up to whole vectors: the row length a B operand needs."""
     return (n + V - 1) // V * V
+
+
+#: the same, for kernels (host code calls the plain function: no dispatch cost)
+_padded_width = kernel(inline=True)(padded_width)
 
 
 @kernel
@@ -78,22 +81,45 @@ def gemm_rows(a, row_off, r0, r1, col_off, k0, k1, b, ldb, n, c, ldc, accumulate
     # slice (256 x 64 floats) stays in L1/L2 for a whole row block, an A block
     # (256 x 256) in L2 across all panels (single core: 200-240 GFLOP/s at
     # depth <= 256, 180-220 at 512)
-    slices = max(1, (k1 - k0 + 255) // 256)
-    depth = max(1, (k1 - k0 + slices - 1) // slices)
+    depth = _slice_depth(k1 - k0)
+    npad = _padded_width(n)
     # B rows wider than one panel are read at a stride of ldb floats; at a
     # power-of-two stride a slice's rows share L1 sets and evict each other.
-    # With enough rows to pay for it, each slice is first copied into
-    # contiguous panels (AVX2 tiles, 2 cores: n = 1024 89 -> 196 GFLOP/s,
-    # n = 1000 159 -> 192; AVX-512 tiles unchanged, 340-390).
+    # So B is read as contiguous panels: packed once by the caller (ldb = 0:
+    # ``b`` is pack_b's output for rows [k0, k1)), or, with enough rows to pay
+    # for it, here slice by slice (AVX2 tiles, 2 cores: n = 1024 89 -> 196
+    # GFLOP/s, n = 1000 159 -> 192; AVX-512 tiles unchanged, 340-390).
+    prepacked = ldb == 0
     pack = ldb > 4 * V and r1 - r0 >= 64
-    packed = np.empty(depth * padded_width(n) if pack else 0, dtype=np.float32)
+    packed = np.empty(depth * npad if pack else 0, dtype=np.float32)
     for kb in range(k0, max(k1, k0 + 1), depth):
         ke = min(k1, kb + depth)
         if pack:
             _pack_slice(b, kb, ke, ldb, n, packed)
         # one call site, no literal arguments: one compiled copy of the tiles
         _row_blocks(a, row_off, r0, r1, col_off, kb, ke, packed if pack else b,
-                    _NONE if pack else ldb, n, c, ldc, accumulate or kb > k0, arow, scratch)
+                    _NONE if pack or prepacked else ldb, (kb - k0) * npad if prepacked else _NONE,
+                    n, c, ldc, accumulate or kb > k0, arow, scratch)
+
+
+@kernel(inline=True)
+def _slice_depth(k):
+    """Depth of each reduction slice: ``k`` in even slices of at most 256."""
+    slices = max(1, (k + 255) // 256)
+    return max(1, (k + slices - 1) // slices)
+
+
+@kernel
+def pack_b(b, n, out):
+    """B (k, >= padded_width(n)) as gemm_rows reads it with ldb = 0: each
+    reduction slice's column panels as contiguous rows, slice kb at kb*padded_width(n).
+    For a B that many row blocks share (weights), packed once per call."""
+    k, ldb = b.shape
+    depth = _slice_depth(k)
+    npad = _padded_width(n)
+    flat = b.reshape(-1)
+    for kb in range(0, k, depth):
+        _pack_slice(flat, kb, min(k, kb + depth), ldb, n, out[kb * npad:])
 
 
 @kernel
@@ -120,10 +146,11 @@ def _pack_slice(b, k0, k1, ldb, n, out):
 
 
 @kernel(inline=True)
-def _row_blocks(a, row_off, r0, r1, col_off, k0, k1, b, ldb, n, c, ldc, accumulate, arow,
-                scratch):
+def _row_blocks(a, row_off, r0, r1, col_off, k0, k1, b, ldb, base, n, c, ldc, accumulate,
+                arow, scratch):
     """gemm_rows for one reduction slice. ``ldb`` = 0 means B is this slice
-    packed by _pack_slice (panel j0 at (k1-k0)*j0, rows as wide as the panel)."""
+    packed by _pack_slice from ``base`` (panel j0 at base + (k1-k0)*j0, rows as
+    wide as the panel)."""
     for rb in range(r0, r1, 256):
         re = min(r1, rb + 256)
         j0 = 0
@@ -131,7 +158,7 @@ def _row_blocks(a, row_off, r0, r1, col_off, k0, k1, b, ldb, n, c, ldc, accumula
             nv = _panel_vectors((n - j0 + V - 1) // V)
             width = nv * V
             if ldb == 0:
-                b0, stride = (k1 - k0) * j0, width
+                b0, stride = base + (k1 - k0) * j0, width
             else:
                 b0, stride = k0 * ldb + j0, ldb
             # a whole panel goes straight to C; the last, partial one is computed

@@ -20,46 +20,48 @@ def maxpool2d_forward(x, ph, pw, sh, sw, pad_top, pad_left, y, argmax):
     """y[n, p, q, c] = max of the window; argmax holds its flat index within x[n].
 
     Channels are innermost in NHWC, so each window position updates a whole
-    channel vector at once (vectorised compare-and-select).
+    channel vector at once (vectorised compare-and-select). Flat indexing
+    throughout: views of y[b, p, q] cost a second of compiling.
     """
     n, h, w, c = x.shape
     _, oh, ow, _ = y.shape
+    xf, yf, af = x.reshape(-1), y.reshape(-1), argmax.reshape(-1)
     for nr in prange(n * oh):
         b = nr // oh
-        p = nr % oh
-        h0 = p * sh - pad_top
+        h0 = (nr - b * oh) * sh - pad_top
         i0, i1 = max(h0, 0), min(h0 + ph, h)
+        sample = b * h * w * c
         for q in range(ow):
             w0 = q * sw - pad_left
             j0, j1 = max(w0, 0), min(w0 + pw, w)
-            best = y[b, p, q]
-            at = argmax[b, p, q]
-            base = (i0 * w + j0) * c
+            out = (nr * ow + q) * c
+            first = (i0 * w + j0) * c
             for ch in range(c):
-                best[ch] = x[b, i0, j0, ch]
-                at[ch] = base + ch
+                yf[out + ch] = xf[sample + first + ch]
+                af[out + ch] = first + ch
             for i in range(i0, i1):
                 for j in range(j0, j1):
-                    base = (i * w + j) * c
+                    at = (i * w + j) * c
                     for ch in range(c):
-                        v = x[b, i, j, ch]
-                        if v > best[ch]:
-                            best[ch] = v
-                            at[ch] = base + ch
+                        v = xf[sample + at + ch]
+                        if v > yf[out + ch]:
+                            yf[out + ch] = v
+                            af[out + ch] = at + ch
 
 
 @kernel(parallel=True)
 def maxpool2d_backward(dy, argmax, dx):
     """dx = dy scattered to each window's maximum (summed where windows overlap)."""
     n = dx.shape[0]
-    _, oh, ow, c = dy.shape
+    size = dx.size // max(n, 1)
+    window = dy.size // max(n, 1)
+    dyf, af, dxf = dy.reshape(-1), argmax.reshape(-1), dx.reshape(-1)
     for b in prange(n):
-        flat = dx[b].reshape(-1)
-        flat[:] = _ZERO
-        for p in range(oh):
-            for q in range(ow):
-                for ch in range(c):
-                    flat[argmax[b, p, q, ch]] += dy[b, p, q, ch]
+        base = b * size
+        for k in range(size):
+            dxf[base + k] = _ZERO
+        for k in range(b * window, (b + 1) * window):
+            dxf[base + af[k]] += dyf[k]
 
 
 @kernel(parallel=True)

@@ -22,7 +22,8 @@ from numba import prange
 
 from ._jit import kernel
 from .activations import bias_activation_rows, activation_grad_rows, row_range
-from .gemm import gemm_rows, copy_rows, padded_width
+from .gemm import gemm_rows, copy_rows, pack_b, padded_width
+from .tile import V
 
 #: output rows per GEMM call, so the epilogue finds them still in cache
 _ROWS = 128
@@ -49,7 +50,14 @@ def product_rows(a, row_off, col_off, b, bias, code, alpha, z, y, chunks):
     ``b`` is (len(col_off), >= padded_width(n)) with n = z.shape[1]; ``y`` may
     be ``z``; ``bias`` may be empty.
     """
-    _product(a, row_off, col_off, b, bias, np.int64(code), np.float32(alpha), z, y, z, z,
+    rows, n = z.shape
+    ldb = b.shape[1]
+    if ldb > 4 * V and rows >= 64 * chunks:
+        # weights that every row block reads: packed into panels once, here
+        packed = np.empty((b.shape[0], padded_width(n)), dtype=np.float32)
+        pack_b(b, n, packed.reshape(-1))
+        b, ldb = packed, 0
+    _product(a, row_off, col_off, b, ldb, bias, np.int64(code), np.float32(alpha), z, y, z, z,
              _EMPTY1, _EMPTY1, chunks)
 
 
@@ -62,14 +70,15 @@ def weight_gradient(a, row_off, col_off, z, y, dy, code, alpha, dz, dw, db, chun
     pixels, n = z.shape
     npad = padded_width(n)
     dzb = np.zeros((pixels, npad), dtype=np.float32) if npad != n else dz
-    _product(a, row_off, col_off, dzb, _EMPTY1, np.int64(code), np.float32(alpha), z, y,
+    _product(a, row_off, col_off, dzb, npad, _EMPTY1, np.int64(code), np.float32(alpha), z, y,
              dy, dz, _flat_view(dw), db, chunks)
 
 
 @kernel(parallel=True)
-def _product(a, row_off, col_off, b, bias, code, alpha, z, y, dy, dz, dw, db, chunks):
+def _product(a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw, db, chunks):
     """product_rows when ``dw`` (flat) is empty, else weight_gradient (see those),
-    with ``b`` the padded dz (it may be ``dz``).
+    with ``b`` the padded dz (it may be ``dz``). ``ldb`` is b's row length, or 0
+    when ``b`` is packed by pack_b.
 
     Both directions run the same loop, so the GEMM has one call site: forward,
     chunk t owns rows of z and the whole reduction; weight gradient, chunk t
@@ -97,14 +106,15 @@ def _product(a, row_off, col_off, b, bias, code, alpha, z, y, dy, dz, dw, db, ch
             c = zf
         for s in range(r0, r1, block):
             e = min(r1, s + block)
-            gemm_rows(a, row_off, s, e, col_off, k0, k1, bf, b.shape[1], n, c, n, False)
+            gemm_rows(a, row_off, s, e, col_off, k0, k1, bf, ldb, n, c, n, False)
             if not grad:
                 bias_activation_rows(z, bias, code, alpha, y, s, e)
-    for k in prange(dw.shape[0]):
-        total = dw_partial[0, k]
-        for t in range(1, chunks):
-            total += dw_partial[t, k]
-        dw[k] = total
+    if grad:  # (a parallel loop of no iterations still wakes every thread)
+        for k in prange(dw.shape[0]):
+            total = dw_partial[0, k]
+            for t in range(1, chunks):
+                total += dw_partial[t, k]
+            dw[k] = total
     for k in range(db.shape[0]):
         total = db_partial[0, k]
         for t in range(1, chunks):
