@@ -13,7 +13,6 @@ gives the warm overhead. Target: first epoch <= 10 s of compiling.
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -21,6 +20,9 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from machine import cpu_description  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 COMPILE_TARGET = 10.0   # seconds of compiling in the first epoch, empty cache
@@ -112,8 +114,7 @@ def measure(runs=3):
 
 
 def report(result):
-    print(f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"{result['runs']} cold run(s), medians")
+    print(f"CPU: {cpu_description()}; {result['runs']} cold run(s), medians")
     print("compile seconds per kernel family (each kernel's own compiling):")
     for fam, s in sorted(result["families"].items(), key=lambda kv: -kv[1]):
         kernels = sorted(((k, v) for k, v in result["kernels"].items()

@@ -29,6 +29,8 @@ import sys
 import tempfile
 import time
 
+from machine import cpu_description
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 BASELINE = "cd0a1a7"  # the last commit before the model core
@@ -151,18 +153,6 @@ def _worktree(ref):
     return path
 
 
-def _cpu():
-    try:
-        with open("/proc/cpuinfo") as f:
-            text = f.read()
-        model = next(l.split(":", 1)[1].strip() for l in text.splitlines()
-                     if l.startswith("model name"))
-        avx512 = "avx512f" in text
-        return f"{model}, {os.cpu_count()} cores, {'AVX-512' if avx512 else 'AVX2, no AVX-512'}"
-    except (OSError, StopIteration):
-        return "unknown CPU"
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--baseline", default=BASELINE)
@@ -178,7 +168,7 @@ def main():
         return
     if args.quick:
         args.rounds, args.steps = 2, 4
-    print(f"CPU: {_cpu()}")
+    print(f"CPU: {cpu_description()}")
     base = _worktree(args.baseline)
     caches = {ROOT: tempfile.mkdtemp(prefix="nbcache-tree-"),
               base: tempfile.mkdtemp(prefix="nbcache-base-")}

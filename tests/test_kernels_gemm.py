@@ -53,3 +53,43 @@ def test_dense_relu_in_place_gradient(ops, n, k, m, seed):
     np.testing.assert_allclose(dw, x.T.astype(np.float64) @ g, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(db, g.sum(0), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(dx, g @ w.T.astype(np.float64), rtol=1e-4, atol=1e-4)
+
+
+def test_weights_packed_once_cover_every_slice_and_partial_panel(ops):
+    """A wide B with many rows is packed once (gemm.pack_b) and read with ldb = 0:
+    several reduction slices (k > 256), a last panel narrower than a vector."""
+    rng = np.random.default_rng(3)
+    for m, k, n, chunks in ((300, 600, 100, 2), (130, 257, 33, 2), (512, 513, 65, 4)):
+        a = rng.standard_normal((m, k)).astype(np.float32)
+        b = rng.standard_normal((k, n)).astype(np.float32)
+        out = np.full((m, n), np.nan, np.float32)
+        ops.matmul(a, b, out, chunks)
+        want = a.astype(np.float64) @ b.astype(np.float64)
+        np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-3)
+
+
+def test_one_compiled_product_serves_every_caller(ops):
+    """Dense and Conv2D, forward and backward, and matmul all run the single
+    compiled product kernel: a second specialisation (a Python float for alpha, a
+    literal argument, another layout) would cost the first epoch its compile time
+    again."""
+    from nbkeras.kernels.cpu import products
+    rng = np.random.default_rng(4)
+    relu = ACTIVATION_CODES["relu"]
+    x = rng.standard_normal((4, 6, 6, 3)).astype(np.float32)
+    w2 = rng.standard_normal((27, 40)).astype(np.float32)
+    z = np.empty((4 * 4 * 4, 40), np.float32)
+    empty4 = np.empty((0, 0, 0, 0), np.float32)
+    ops.conv2d_forward(x, w2, np.zeros(40, np.float32), 3, 3, 1, 1, 0, 0, 4, 4, relu, 0.0,
+                       empty4, z, z, 2)
+    dx = np.empty_like(x)
+    ops.conv2d_backward(w2, x, z, z, np.ones_like(z), 3, 3, 1, 1, 0, 0, 4, 4, relu, 0.0,
+                        np.empty_like(z), np.empty_like(w2), np.empty(40, np.float32), dx, 2)
+    xd = rng.standard_normal((70, 20)).astype(np.float32)
+    wd = rng.standard_normal((20, 50)).astype(np.float32)
+    zd = np.empty((70, 50), np.float32)
+    ops.dense_forward(xd, wd, np.empty(0, np.float32), 0, 0.5, zd, zd, 2)
+    ops.dense_backward(xd, wd, zd, zd, np.ones_like(zd), 0, np.float32(0), np.empty_like(zd),
+                       np.empty_like(wd), np.empty(0, np.float32), np.empty_like(xd), 1)
+    ops.matmul(xd, wd, zd, 3)
+    assert len(products._product.signatures) == 1, products._product.signatures
