@@ -104,9 +104,8 @@ def test_pool2d_forward_backward(ops, kind, case):
     dy = rng.standard_normal(y.shape).astype(np.float32)
     dx = np.empty_like(x)
     if kind == "max":
-        argmax = np.empty(y.shape, np.int32)
-        ops.maxpool2d_forward(x, ph, pw, sh, sw, pt, pl, y, argmax)
-        ops.maxpool2d_backward(dy, argmax, dx)
+        ops.maxpool2d_forward(x, ph, pw, sh, sw, pt, pl, y)
+        ops.maxpool2d_backward(x, y, dy, ph, pw, sh, sw, pt, pl, dx)
     else:
         ops.avgpool2d_forward(x, ph, pw, sh, sw, pt, pl, y)
         ops.avgpool2d_backward(dy, ph, pw, sh, sw, pt, pl, dx)
@@ -151,3 +150,24 @@ def test_conv2d_large(ops, padding, c, f, stride):
     kernel = rng.standard_normal((3, 3, c, f)).astype(np.float32) / np.float32(3 * c ** 0.5)
     b = rng.standard_normal(f).astype(np.float32)
     _check_conv(ops, x, kernel, b, (stride, stride), padding, 2, 2e-4)
+
+
+def test_maxpool_gradient_goes_to_the_first_maximum_only(ops):
+    """Ties (ReLU zeros, saturated inputs) and overlapping windows: each window's
+    gradient lands once, on the first position in scan order that holds the max,
+    as an argmax kept by the forward pass would route it; a NaN window sends it to
+    its first position."""
+    x = np.zeros((1, 3, 3, 2), np.float32)
+    x[0, 2, 2, 1] = np.nan
+    y = np.empty((1, 2, 2, 2), np.float32)
+    ops.maxpool2d_forward(x, 2, 2, 1, 1, 0, 0, y)   # 2x2 windows at stride 1: overlap
+    dy = np.arange(1, 9, dtype=np.float32).reshape(y.shape)
+    dx = np.full_like(x, np.nan)
+    ops.maxpool2d_backward(x, y, dy, 2, 2, 1, 1, 0, 0, dx)
+    want = np.zeros_like(x)
+    for p in range(2):
+        for q in range(2):
+            want[0, p, q] += dy[0, p, q]          # every window is all ties: its first
+    np.testing.assert_array_equal(dx[..., 0], want[..., 0])
+    assert np.isnan(y[0, 1, 1, 1]) and not np.isnan(y[0, 0, 0, 1])  # NaN propagates
+    np.testing.assert_array_equal(dx[..., 1], want[..., 1])

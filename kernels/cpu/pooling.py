@@ -1,7 +1,7 @@
 """Max and average pooling 2-D, NHWC, with Keras's 'valid'/'same' geometry.
 
-Max pooling records the flat input index of each window's maximum so the
-backward pass is a scatter; padded positions never win. Average pooling divides
+Max pooling's backward pass finds each window's maximum again (the first
+position equal to the pooled value); padded positions never win. Average pooling divides
 by the number of real (unpadded) inputs in the window, as Keras does.
 Backward passes run one sample per parallel iteration, so overlapping windows
 never race.
@@ -16,52 +16,76 @@ _ONE = np.float32(1.0)
 
 
 @kernel(parallel=True)
-def maxpool2d_forward(x, ph, pw, sh, sw, pad_top, pad_left, y, argmax):
-    """y[n, p, q, c] = max of the window; argmax holds its flat index within x[n].
+def maxpool2d_forward(x, ph, pw, sh, sw, pad_top, pad_left, y):
+    """y[n, p, q, c] = max of the window; NaN if the window holds one (as JAX's and
+    PyTorch's max pooling give).
 
-    Channels are innermost in NHWC, so each window position updates a whole
-    channel vector at once (vectorised compare-and-select). Flat indexing
-    throughout: views of y[b, p, q] cost a second of compiling.
+    Keeps nothing for the backward pass, which finds each maximum again: an
+    argmax array was more memory traffic than x itself, and its conditional
+    stores kept the loop scalar (10 ms for the seed CNN's first pooling at
+    batch 128, now a vectorised pass). Channels are innermost in NHWC, so each
+    window position is one max over a channel vector.
     """
     n, h, w, c = x.shape
     _, oh, ow, _ = y.shape
-    xf, yf, af = x.reshape(-1), y.reshape(-1), argmax.reshape(-1)
+    xf, yf = x.reshape(-1), y.reshape(-1)
     for nr in prange(n * oh):
         b = nr // oh
         h0 = (nr - b * oh) * sh - pad_top
         i0, i1 = max(h0, 0), min(h0 + ph, h)
-        sample = b * h * w * c
         for q in range(ow):
             w0 = q * sw - pad_left
             j0, j1 = max(w0, 0), min(w0 + pw, w)
-            out = (nr * ow + q) * c
-            first = (i0 * w + j0) * c
+            out = yf[(nr * ow + q) * c:(nr * ow + q + 1) * c]
+            first = ((b * h + i0) * w + j0) * c
+            src = xf[first:first + c]
             for ch in range(c):
-                yf[out + ch] = xf[sample + first + ch]
-                af[out + ch] = first + ch
+                out[ch] = src[ch]
             for i in range(i0, i1):
                 for j in range(j0, j1):
-                    at = (i * w + j) * c
+                    at = ((b * h + i) * w + j) * c
+                    src = xf[at:at + c]
                     for ch in range(c):
-                        v = xf[sample + at + ch]
-                        if v > yf[out + ch]:
-                            yf[out + ch] = v
-                            af[out + ch] = at + ch
+                        v = src[ch]
+                        out[ch] = v if v > out[ch] or v != v else out[ch]
 
 
 @kernel(parallel=True)
-def maxpool2d_backward(dy, argmax, dx):
-    """dx = dy scattered to each window's maximum (summed where windows overlap)."""
-    n = dx.shape[0]
-    size = dx.size // max(n, 1)
-    window = dy.size // max(n, 1)
-    dyf, af, dxf = dy.reshape(-1), argmax.reshape(-1), dx.reshape(-1)
+def maxpool2d_backward(x, y, dy, ph, pw, sh, sw, pad_top, pad_left, dx):
+    """dx = dy routed to each window's maximum: the first position, in scan order,
+    where x equals the pooled y (the one the forward pass kept; the first one if
+    none does, as for NaN). Summed where windows overlap, so the parallel loop
+    runs over samples."""
+    n, h, w, c = x.shape
+    _, oh, ow, _ = y.shape
+    xf, yf, dyf, dxf = x.reshape(-1), y.reshape(-1), dy.reshape(-1), dx.reshape(-1)
     for b in prange(n):
-        base = b * size
-        for k in range(size):
-            dxf[base + k] = _ZERO
-        for k in range(b * window, (b + 1) * window):
-            dxf[base + af[k]] += dyf[k]
+        sample = dxf[b * h * w * c:(b + 1) * h * w * c]
+        for k in range(h * w * c):
+            sample[k] = _ZERO
+        left = np.empty(c, dtype=np.float32)   # 1 until the channel's maximum is found
+        for p in range(oh):
+            h0 = p * sh - pad_top
+            i0, i1 = max(h0, 0), min(h0 + ph, h)
+            for q in range(ow):
+                w0 = q * sw - pad_left
+                j0, j1 = max(w0, 0), min(w0 + pw, w)
+                o = ((b * oh + p) * ow + q) * c
+                best, grad = yf[o:o + c], dyf[o:o + c]
+                for ch in range(c):
+                    left[ch] = _ONE
+                for i in range(i0, i1):
+                    for j in range(j0, j1):
+                        at = ((b * h + i) * w + j) * c
+                        src = xf[at:at + c]
+                        dst = sample[(i * w + j) * c:(i * w + j + 1) * c]
+                        for ch in range(c):
+                            hit = left[ch] if src[ch] == best[ch] else _ZERO
+                            dst[ch] += hit * grad[ch]
+                            left[ch] -= hit
+                first = sample[(i0 * w + j0) * c:(i0 * w + j0 + 1) * c]
+                for ch in range(c):
+                    first[ch] += left[ch] * grad[ch]
 
 
 @kernel(parallel=True)

@@ -36,14 +36,14 @@ class _Pooling2D(Layer):
 class MaxPooling2D(_Pooling2D):
     def forward(self, ctx, inputs, training):
         y, pt, pl = self._prepare(ctx, inputs)
-        ctx.argmax = ctx.workspace("argmax", y.shape, np.int32)
-        backend.ops().maxpool2d_forward(inputs, *self.pool_size, *self.strides, pt, pl,
-                                        y, ctx.argmax)
+        backend.ops().maxpool2d_forward(inputs, *self.pool_size, *self.strides, pt, pl, y)
+        ctx.x, ctx.y = inputs, y
         return y
 
     def backward(self, ctx, grad_output):
         dx = ctx.workspace("dx", ctx.in_shape)
-        backend.ops().maxpool2d_backward(_contiguous(grad_output), ctx.argmax, dx)
+        backend.ops().maxpool2d_backward(ctx.x, ctx.y, _contiguous(grad_output),
+                                         *self.pool_size, *self.strides, *ctx.pads, dx)
         return dx
 
 
