@@ -150,6 +150,13 @@ def _worktree(ref):
     path = tempfile.mkdtemp(prefix="nbkeras-baseline-")
     subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", path, ref],
                    check=True, capture_output=True)
+    # nbkeras.kernels is installed from the top-level kernels/ folder: an editable
+    # install maps it to THIS checkout's kernels even when the baseline's nbkeras
+    # comes first on sys.path. A link inside the baseline's package makes its own
+    # kernels the ones found first.
+    link = os.path.join(path, "nbkeras", "kernels")
+    if not os.path.exists(link):
+        os.symlink(os.path.join(path, "kernels"), link)
     return path
 
 
