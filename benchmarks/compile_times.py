@@ -8,7 +8,10 @@ build the seed CNN, train one epoch (256 samples, batch 32) and predict. Numba's
 compile events give each kernel's own compile seconds (time spent compiling its
 callees is counted for the callee, not twice), summed per kernel family (the
 module under ``nbkeras/kernels/cpu``). A second process on the now-warm cache
-gives the warm overhead. Target: first epoch <= 10 s of compiling.
+gives the warm overhead. Each cold run is done twice: with NBKERAS_PREWARM=0
+(one process: the per-kernel seconds) and with the helper process that compiles
+the common kernels from the other end of the list (``kernels/cpu/prewarm.py``),
+which is what a user gets. Target: first epoch <= 10 s of compiling.
 """
 import argparse
 import json
@@ -69,6 +72,10 @@ def worker():
     model.predict(x[256:], batch_size=32, verbose=0)
     first_s = time.perf_counter() - t1
     event.unregister("numba:compile", listener)
+    from nbkeras.kernels.cpu import prewarm
+    helper = prewarm.helper()
+    if helper is not None:   # let it finish before the next run empties the cache
+        helper.wait()
     t2 = time.perf_counter()
     model.fit(x[:256], y[:256], batch_size=32, epochs=1, verbose=0)
     model.predict(x[256:], batch_size=32, verbose=0)
@@ -78,8 +85,8 @@ def worker():
         "kernels": {f"{fam}.{name}": s for (fam, name), s in own.items()}}))
 
 
-def run_once(cache_dir):
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+def run_once(cache_dir, helper=False):
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, NBKERAS_PREWARM="1" if helper else "0")
     out = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker"],
                          capture_output=True, text=True, env=env, timeout=1800)
     for line in out.stdout.splitlines():
@@ -89,17 +96,20 @@ def run_once(cache_dir):
 
 
 def measure(runs=3):
-    """Cold runs (each on its own empty cache), then one warm run on the last cache.
-    Returns medians: compile seconds in all, per family and per kernel."""
-    colds, warm = [], None
+    """Cold runs without the compile helper (each on its own empty cache: the
+    compile seconds per kernel), each followed by a cold run with the helper
+    process (what a user meets), then one warm run on the last cache. Returns
+    medians: compile seconds in all, per family and per kernel."""
+    colds, helped, warm = [], [], None
     for _ in range(runs):
-        cache = tempfile.mkdtemp(prefix="nbkeras-compile-")
-        try:
-            colds.append(run_once(cache))
-            if len(colds) == runs:
-                warm = run_once(cache)
-        finally:
-            shutil.rmtree(cache, ignore_errors=True)
+        for with_helper in (False, True):
+            cache = tempfile.mkdtemp(prefix="nbkeras-compile-")
+            try:
+                (helped if with_helper else colds).append(run_once(cache, with_helper))
+                if with_helper and len(helped) == runs:
+                    warm = run_once(cache)
+            finally:
+                shutil.rmtree(cache, ignore_errors=True)
     names = sorted({k for r in colds for k in r["kernels"]})
     kernels = {k: statistics.median(r["kernels"].get(k, 0.0) for r in colds) for k in names}
     families = defaultdict(float)
@@ -108,6 +118,7 @@ def measure(runs=3):
     return {
         "compile_s": statistics.median(sum(r["kernels"].values()) for r in colds),
         "overhead_s": statistics.median(r["first_s"] - r["steady_s"] for r in colds),
+        "helped_overhead_s": statistics.median(r["first_s"] - r["steady_s"] for r in helped),
         "warm_overhead_s": warm["first_s"] - warm["steady_s"],
         "import_s": statistics.median(r["import_s"] for r in colds),
         "families": dict(families), "kernels": kernels, "runs": runs}
@@ -124,7 +135,10 @@ def report(result):
     ok = "met" if result["compile_s"] <= COMPILE_TARGET else "NOT met"
     print(f"compiling in the first epoch, empty cache: {result['compile_s']:.1f} s "
           f"[target <= {COMPILE_TARGET:.0f} s: {ok}]")
-    print(f"first-epoch overhead, empty cache: {result['overhead_s']:.1f} s")
+    print(f"first-epoch overhead, empty cache, one process: {result['overhead_s']:.1f} s")
+    ok = "met" if result["helped_overhead_s"] <= COMPILE_TARGET else "NOT met"
+    print(f"first-epoch overhead, empty cache, with the compile helper process (the "
+          f"default): {result['helped_overhead_s']:.1f} s [target <= {COMPILE_TARGET:.0f} s: {ok}]")
     ok = "met" if result["warm_overhead_s"] <= WARM_TARGET else "NOT met"
     print(f"first-epoch overhead, warm cache: {result['warm_overhead_s']:.2f} s "
           f"[target <= {WARM_TARGET:.0f} s: {ok}]")

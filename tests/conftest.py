@@ -43,3 +43,7 @@ def ops(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+# No background compile helper in the test session (its own tests turn it on).
+os.environ.setdefault("NBKERAS_PREWARM", "0")

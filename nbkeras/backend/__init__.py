@@ -46,6 +46,14 @@ def ops():
     return _state["ops"]
 
 
+def prewarm():
+    """On the CPU with a cold kernel cache, start the helper process that compiles
+    the common kernels from the other end of the list (``kernels/cpu/prewarm.py``).
+    Once per process; ``NBKERAS_PREWARM=0`` turns it off."""
+    if _state["device"] == "cpu" and os.environ.get("NBKERAS_PREWARM", "1") != "0":
+        importlib.import_module("nbkeras.kernels.cpu.prewarm").start_helper()
+
+
 def num_threads():
     """How many chunks a CPU kernel splits its rows into: Numba's thread count."""
     if _state["threads"] is None:

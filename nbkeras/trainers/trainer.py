@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from .. import backend
 from .. import callbacks as callbacks_module
 from .. import metrics as metrics_module
 from .. import optimizers as optimizers_module
@@ -196,6 +197,7 @@ class Trainer:
         elif validation_split:
             data, val = data.split(validation_split)
         self._build_on(data, batch_size)
+        backend.prewarm()
         if self.trainable_variables:
             self._ensure_arena()
 
@@ -283,6 +285,7 @@ class Trainer:
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         batch_size = _check_batch_size(batch_size)
         data = ArrayData(self, x, None, "predict")
+        backend.prewarm()
         outputs = None
         for xb, _ in data.batches(batch_size):
             out = self.predict_step((xb,))
