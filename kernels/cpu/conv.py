@@ -106,9 +106,8 @@ def _flipped_kernel(w2, kh, kw, channels, width):
     space flipped, rows padded to ``width``."""
     filters = w2.shape[1]
     flipped = w2.reshape(kh, kw, channels, filters)[::-1, ::-1].transpose(0, 1, 3, 2)
-    out = np.zeros((kh * kw * filters, width), dtype=np.float32)
-    out[:, :channels] = flipped.reshape(kh * kw * filters, channels)
-    return out
+    return pad_columns(np.ascontiguousarray(flipped.reshape(kh * kw * filters, channels)),
+                       width)
 
 
 def conv2d_backward(w2, source, z, y, dy, kh, kw, sh, sw, pad_top, pad_left, oh, ow,

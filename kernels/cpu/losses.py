@@ -15,6 +15,7 @@ about a second more to compile (every new user pays that on the first epoch).
 import math
 
 import numpy as np
+
 from ._jit import kernel
 from ..codes import (FROM_LOGITS, FUSED_OUTPUT, MEAN_SQUARED_ERROR,
                      MEAN_ABSOLUTE_ERROR)

@@ -21,7 +21,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import kernel
-from .activations import bias_activation_rows, activation_grad_rows, row_range
+from .activations import bias_activation_rows, activation_grad_rows, row_range, sum_partials
 from .gemm import gemm_rows, copy_rows, pack_b, padded_width
 from .tile import V
 
@@ -115,8 +115,5 @@ def _product(a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw, d
             for t in range(1, chunks):
                 total += dw_partial[t, k]
             dw[k] = total
-    for k in range(db.shape[0]):
-        total = db_partial[0, k]
-        for t in range(1, chunks):
-            total += db_partial[t, k]
-        db[k] = total
+    if db.shape[0] > 0:
+        sum_partials(db_partial, db)

@@ -50,7 +50,7 @@ def prewarm():
     """On the CPU with a cold kernel cache, start the helper process that compiles
     the common kernels from the other end of the list (``kernels/cpu/prewarm.py``).
     Once per process; ``NBKERAS_PREWARM=0`` turns it off."""
-    if _state["device"] == "cpu" and os.environ.get("NBKERAS_PREWARM", "1") != "0":
+    if _state["device"] == "cpu":
         importlib.import_module("nbkeras.kernels.cpu.prewarm").start_helper()
 
 
