@@ -212,3 +212,17 @@ def test_subtract_concatenate_and_dot_backward():
         nb = b / np.linalg.norm(b, axis=1, keepdims=True)
         return (na * nb).sum(-1, keepdims=True)
     _check_merge(layers.Dot(axes=1, normalize=True), [a, b], cosine)
+
+
+@pytest.mark.parametrize("strides,padding,act,pool", [((1, 1), "valid", "relu", (2, 2)),
+                                                      ((2, 1), "same", "tanh", (1, 3)),
+                                                      ((1, 1), "same", "sigmoid", (2, 3))])
+def test_conv2d_maxpool_fused_backward(strides, padding, act, pool):
+    """A Conv2D and the MaxPooling2D after it run as one fused op (conv_pool.py)."""
+    from nbkeras.layers import conv_pool
+    model = nbkeras.Sequential([
+        layers.Conv2D(3, (3, 2), strides=strides, padding=padding, activation=act),
+        layers.MaxPooling2D(pool)])
+    assert isinstance(model._call_plan()[0], conv_pool.ConvMaxPool)
+    _check(model, _x((2, 7, 8, 2)), lambda x, k, b: ref.pool2d(
+        ref.conv2d(x, k, b, strides, padding, act), pool, pool, "valid", "max"))

@@ -2,7 +2,7 @@
 from .activations import (activate, derivative, bias_activation_forward,
                           bias_activation_backward, softmax_forward, softmax_backward)
 from .dense import matmul, dense_forward, dense_backward
-from .conv import conv2d_forward, conv2d_backward
+from .conv import conv2d_forward, conv2d_backward, conv2d_pool_forward, conv2d_pool_backward
 from .pooling import (maxpool2d_forward, maxpool2d_backward, avgpool2d_forward,
                       avgpool2d_backward, global_avgpool2d_forward,
                       global_avgpool2d_backward, global_maxpool2d_forward,

@@ -13,9 +13,15 @@ Weights:  dw2 = patches(x)^T dz                      the two tables swapped;
 Input:    dx = patches(dz dilated by the stride, zero-padded by k-1)
                @ (w2 flipped in space, in/out swapped)  -- a stride-1 convolution
 
+Fused with a max pooling of non-overlapping windows (``conv2d_pool_*``), the
+product's rows are the pixels under the windows, window by window, and the
+pooling is its epilogue (``window_max.py``); the backward routes each window's
+gradient to its maximum and scatters dz into the spread buffer.
+
 The functions here are host code: the compiled work is the one product kernel
-(``products.py``) and one parallel copy, ``place``, that pads the input, spreads
-dz to the stride and crops the input gradient.
+(``products.py``) and two parallel copies: ``place`` pads the input, spreads dz
+to the stride and crops the input gradient, ``scatter_rows`` spreads the fused
+backward's window-ordered dz.
 """
 import functools
 
@@ -123,27 +129,112 @@ def conv2d_backward(w2, source, z, y, dy, kh, kw, sh, sw, pad_top, pad_left, oh,
                     pixel_offsets(n, oh, ow, height, width, channels, sh, sw), z, y, dy,
                     code, alpha, dz, dw2, db, chunks)
     if dx.shape[0] > 0:
-        h, w = dx.shape[1], dx.shape[2]
-        hp, wp = (oh - 1) * sh + kh, (ow - 1) * sw + kw
-        if pad_top == 0 and pad_left == 0 and hp == h and wp == w:
-            _input_gradient(w2, dz, kh, kw, sh, sw, oh, ow, dx, chunks)
-        else:
-            full = np.empty((n, hp, wp, channels), dtype=np.float32)
-            _input_gradient(w2, dz, kh, kw, sh, sw, oh, ow, full, chunks)
-            place(full, -pad_top, -pad_left, 1, 1, dx)
+        filters = w2.shape[1]
+        spread = _spread_buffer(n, oh, ow, kh, kw, sh, sw, filters)
+        place(dz.reshape(n, oh, ow, filters), kh - 1, kw - 1, sh, sw, spread)
+        _input_gradient(w2, spread, kh, kw, pad_top, pad_left, dx, chunks)
 
 
-def _input_gradient(w2, dz, kh, kw, sh, sw, oh, ow, out, chunks):
-    """The gradient of the region the forward pass read, (n, (oh-1)*sh + kh,
-    (ow-1)*sw + kw, in), into ``out``: a stride-1 'valid' convolution of dz,
-    spread to the stride and zero-bordered by k-1, with the flipped kernel."""
-    n, hp, wp, channels = out.shape
-    filters = w2.shape[1]
-    hz, wz = hp + kh - 1, wp + kw - 1
-    spread = np.empty((n, hz, wz, filters), dtype=np.float32)
-    place(dz.reshape(n, oh, ow, filters), kh - 1, kw - 1, sh, sw, spread)
+@functools.lru_cache(maxsize=256)
+def window_pixel_offsets(n, poh, pow_, ph, pw, height, width, channels, sh, sw, top, left):
+    """Offsets of the output pixels under non-overlapping ph x pw pooling windows,
+    window by window (sample, window row, window column, then the window's
+    pixels in scan order): pixel (i, j) at ((b*height + top + i*sh)*width +
+    left + j*sw)*channels. With the input's geometry (top = left = 0) these are
+    the patches the fused forward reads; with the spread dz's, where each pixel's
+    gradient goes."""
+    b = np.arange(n, dtype=np.int64).reshape(-1, 1, 1, 1, 1)
+    i = (np.arange(poh, dtype=np.int64).reshape(1, -1, 1, 1, 1) * ph
+         + np.arange(ph, dtype=np.int64).reshape(1, 1, 1, -1, 1))
+    j = (np.arange(pow_, dtype=np.int64).reshape(1, 1, -1, 1, 1) * pw
+         + np.arange(pw, dtype=np.int64).reshape(1, 1, 1, 1, -1))
+    return (((b * height + top + i * sh) * width + left + j * sw) * channels).reshape(-1)
+
+
+def conv2d_pool_forward(x, w2, b, kh, kw, sh, sw, pad_top, pad_left, ph, pw, code, alpha,
+                        xpad, y, arg, chunks):
+    """Conv2D followed by a max pooling of non-overlapping ph x pw windows (stride =
+    pool size, 'valid'), in one pass: y (n, oh // ph, ow // pw, filters) = the
+    pooled f(conv + b) for a non-decreasing activation ``code`` (``window_max.py``).
+    ``arg`` (int8, y's shape) receives where each maximum was; empty in
+    inference. ``xpad`` as for conv2d_forward. Output pixels no window covers are
+    never computed."""
+    source = x
+    if xpad.shape[0] > 0:
+        place(x, pad_top, pad_left, 1, 1, xpad)
+        source = xpad
+    n, height, width, channels = source.shape
+    _, poh, pow_, filters = y.shape
+    rows = y.reshape(-1, filters)
+    product_rows(source.reshape(-1),
+                 window_pixel_offsets(n, poh, pow_, ph, pw, height, width, channels, sh, sw,
+                                      0, 0),
+                 patch_offsets(kh, kw, width, channels),
+                 pad_columns(w2, padded_width(filters)), b, code, alpha, rows, rows, chunks,
+                 ph * pw, arg.reshape(-1, filters) if arg.size else None)
+
+
+def conv2d_pool_backward(w2, source, y, arg, dy, kh, kw, sh, sw, pad_top, pad_left, oh, ow,
+                         ph, pw, code, alpha, dw2, db, dx, chunks):
+    """Gradients of conv2d_pool_forward: ``dw2``, ``db`` (may be empty) and ``dx``
+    (may be empty). ``source`` is what the forward read, (oh, ow) the size of the
+    convolution's (unpooled) output; ``dy`` the pooled output's gradient."""
+    n, height, width, channels = source.shape
+    _, poh, pow_, filters = y.shape
+    rows = y.reshape(-1, filters)
+    grad = dy.reshape(-1, filters)
+    dz = weight_gradient(source.reshape(-1), patch_offsets(kh, kw, width, channels),
+                         window_pixel_offsets(n, poh, pow_, ph, pw, height, width, channels,
+                                              sh, sw, 0, 0),
+                         rows, rows, grad, code, alpha, grad, dw2, db, chunks, ph * pw,
+                         arg.reshape(-1, filters))
+    if dx.shape[0] > 0:
+        spread = _spread_buffer(n, oh, ow, kh, kw, sh, sw, filters)
+        _, hz, wz, _ = spread.shape
+        scatter_rows(dz, window_pixel_offsets(n, poh, pow_, ph, pw, hz, wz, filters, sh, sw,
+                                              kh - 1, kw - 1), filters, spread.reshape(n, -1))
+        _input_gradient(w2, spread, kh, kw, pad_top, pad_left, dx, chunks)
+
+
+def _spread_buffer(n, oh, ow, kh, kw, sh, sw, filters):
+    """The workspace of dz spread to the stride and zero-bordered by k-1."""
+    return np.empty((n, (oh - 1) * sh + 2 * kh - 1, (ow - 1) * sw + 2 * kw - 1, filters),
+                    dtype=np.float32)
+
+
+@kernel(parallel=True)
+def scatter_rows(src, targets, channels, out):
+    """Each sample's part of ``out`` (n, ...) zeroed, then
+    out.flat[targets[r]:][:channels] = src[r, :channels] for every row r of
+    ``src``, rows equally divided among the samples and in sample order."""
+    n = out.shape[0]
+    per_sample = src.shape[0] // n
+    size = out.shape[1]
+    flat = out.reshape(-1)
+    for b in prange(n):
+        sample = out[b]
+        for k in range(size):
+            sample[k] = _ZERO
+        for r in range(b * per_sample, (b + 1) * per_sample):
+            row = src[r]
+            target = flat[targets[r]:targets[r] + channels]
+            for k in range(channels):
+                target[k] = row[k]
+
+
+def _input_gradient(w2, spread, kh, kw, pad_top, pad_left, dx, chunks):
+    """dx from ``spread`` (dz spread to the stride, zero-bordered by k-1): the
+    gradient of the region the forward pass read, a stride-1 'valid' convolution
+    of ``spread`` with the flipped kernel, cropped by the padding into ``dx``."""
+    n, hz, wz, filters = spread.shape
+    hp, wp = hz - kh + 1, wz - kw + 1
+    h, w, channels = dx.shape[1], dx.shape[2], dx.shape[3]
+    whole = pad_top == 0 and pad_left == 0 and hp == h and wp == w
+    out = dx if whole else np.empty((n, hp, wp, channels), dtype=np.float32)
     flipped = _flipped_kernel(w2, kh, kw, channels, padded_width(channels))
     rows = out.reshape(n * hp * wp, channels)
     product_rows(spread.reshape(-1), pixel_offsets(n, hp, wp, hz, wz, filters, 1, 1),
                  patch_offsets(kh, kw, wz, filters), flipped, no_bias(), LINEAR, 0.0,
                  rows, rows, chunks)
+    if not whole:
+        place(out, -pad_top, -pad_left, 1, 1, dx)

@@ -24,12 +24,17 @@ from ._jit import kernel
 from .activations import bias_activation_rows, activation_grad_rows, row_range, sum_partials
 from .gemm import gemm_rows, copy_rows, pack_b, padded_width
 from .tile import V
+from .window_max import max_over_windows, route_to_max
 
 #: output rows per GEMM call, so the epilogue finds them still in cache
 _ROWS = 128
+#: reduction rows per weight-gradient step: its dz rows are made just before the
+#: GEMM reads them, so they come from cache (one slice of the GEMM's blocking)
+_DEPTH = 256
 #: index 0 as a plain int64: a literal 0 would compile a callee once more
 _FIRST = np.int64(0)
 _EMPTY1 = np.zeros(0, dtype=np.float32)
+_NO_ARG = np.zeros((0, 0), dtype=np.int8)
 
 
 def _flat_view(a):
@@ -44,13 +49,18 @@ def no_bias():
     return _EMPTY1
 
 
-def product_rows(a, row_off, col_off, b, bias, code, alpha, z, y, chunks):
+def product_rows(a, row_off, col_off, b, bias, code, alpha, z, y, chunks, group=1, arg=None):
     """z[r] = sum_p a[row_off[r] + col_off[p]] * b[p, :n] (+ bias); y = f(z).
 
     ``b`` is (len(col_off), >= padded_width(n)) with n = z.shape[1]; ``y`` may
     be ``z``; ``bias`` may be empty.
+
+    With ``group`` > 1 the rows come window by window (``window_max.py``) and
+    ``z`` is ``y``, the pooled output (one row per window): y[w] = f(max of
+    window w's rows + bias), and ``arg`` (int8, y's shape; None in inference)
+    receives where each maximum was.
     """
-    rows, n = z.shape
+    rows, n = row_off.shape[0], z.shape[1]
     ldb = b.shape[1]
     if ldb > 4 * V and rows >= 64 * chunks:
         # weights that every row block reads: packed into panels once, here
@@ -58,24 +68,34 @@ def product_rows(a, row_off, col_off, b, bias, code, alpha, z, y, chunks):
         pack_b(b, n, packed.reshape(-1))
         b, ldb = packed, 0
     _product(a, row_off, col_off, b, ldb, bias, np.int64(code), np.float32(alpha), z, y, z, z,
-             _EMPTY1, _EMPTY1, chunks)
+             _EMPTY1, _EMPTY1, chunks, np.int64(group), _NO_ARG if arg is None else arg)
 
 
-def weight_gradient(a, row_off, col_off, z, y, dy, code, alpha, dz, dw, db, chunks):
+def weight_gradient(a, row_off, col_off, z, y, dy, code, alpha, dz, dw, db, chunks,
+                    group=1, arg=None):
     """dz = dy * f'(z); db = sum of dz's rows (unless empty);
     dw[m] = sum_p a[row_off[m] + col_off[p]] * dz[p] over every row p of z.
 
-    ``dz`` is workspace of z's shape and may be ``dy``.
-    """
-    pixels, n = z.shape
+    ``dz`` is workspace of z's shape and may be ``dy``. With ``group`` > 1,
+    z = y and dy are the pooled output and its gradient and ``arg`` where each
+    maximum was (see ``product_rows``); the rows p are then ``col_off``'s
+    window-ordered pixels, and the returned (pixels, >= n) array holds their
+    gradient (the dz the input gradient is made from)."""
+    windows, n = z.shape
     npad = padded_width(n)
-    dzb = np.zeros((pixels, npad), dtype=np.float32) if npad != n else dz
+    if arg is not None:   # pooled: the gradient of every pixel under a window
+        dzb = np.empty((windows * group, npad), dtype=np.float32)
+    else:
+        dzb = np.zeros((windows, npad), dtype=np.float32) if npad != n else dz
     _product(a, row_off, col_off, dzb, npad, _EMPTY1, np.int64(code), np.float32(alpha), z, y,
-             dy, dz, _flat_view(dw), db, chunks)
+             dy, dz, _flat_view(dw), db, chunks, np.int64(group),
+             _NO_ARG if arg is None else arg)
+    return dzb
 
 
 @kernel(parallel=True)
-def _product(a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw, db, chunks):
+def _product(a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw, db, chunks,
+             group, arg):
     """product_rows when ``dw`` (flat) is empty, else weight_gradient (see those),
     with ``b`` the padded dz (it may be ``dz``). ``ldb`` is b's row length, or 0
     when ``b`` is packed by pack_b.
@@ -83,32 +103,52 @@ def _product(a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw, d
     Both directions run the same loop, so the GEMM has one call site: forward,
     chunk t owns rows of z and the whole reduction; weight gradient, chunk t
     owns a slice of z's rows (the reduction) and all of its partial dw, and the
-    partials are then summed, split over the threads by element.
+    partials are then summed, split over the threads by element. Rows are split
+    by whole pooling windows (``group`` rows; 1 without pooling); pooled, the
+    forward computes each block of rows into a buffer of its own and keeps only
+    its windows' maxima.
     """
     grad = dw.shape[0] > 0
-    pixels, n = z.shape
+    pooled = group > 1 or arg.shape[0] > 0   # (1x1 windows: pooled, trivially)
+    n = z.shape[1]
+    pixels = b.shape[0]
     m = row_off.shape[0]
     bf = b.reshape(-1)
     zf = z.reshape(-1)
     dw_partial = np.empty((chunks if grad else 0, dw.shape[0]), dtype=np.float32)
     db_partial = np.zeros((chunks, db.shape[0]), dtype=np.float32)
+    rows_per_step = max(group, (_DEPTH if grad else _ROWS) // group * group)
     for t in prange(chunks):
-        if grad:
-            k0, k1 = row_range(pixels, chunks, t)
-            activation_grad_rows(z, y, dy, code, alpha, dz, k0, k1, db_partial[t])
-            if b.shape[1] != n:
-                copy_rows(dz, b, k0, k1)
-            r0, r1, block = _FIRST, m, max(m, 1)
-            c = dw_partial[t]
-        else:
-            r0, r1 = row_range(m, chunks, t)
-            k0, k1, block = _FIRST, col_off.shape[0], _ROWS
-            c = zf
-        for s in range(r0, r1, block):
-            e = min(r1, s + block)
-            gemm_rows(a, row_off, s, e, col_off, k0, k1, bf, ldb, n, c, n, False)
+        w0, w1 = row_range((pixels if grad else m) // group, chunks, t)
+        lo, hi = w0 * group, w1 * group
+        local = np.empty(rows_per_step * n if pooled and not grad else 0, dtype=np.float32)
+        c = dw_partial[t] if grad else local
+        # (at least one step: an empty chunk still writes its zero partial dw)
+        for s in range(lo, max(hi, lo + 1), rows_per_step):
+            e = min(hi, s + rows_per_step)
+            if grad:
+                # this step's rows of dz, used by the GEMM while still in cache
+                if pooled:
+                    route_to_max(y, dy, arg, group, code, alpha, b, s // group, e // group,
+                                 db_partial[t])
+                else:
+                    activation_grad_rows(z, y, dy, code, alpha, dz, s, e, db_partial[t])
+                    if b.shape[1] != n:
+                        copy_rows(dz, b, s, e)
+                rs, re, ks, ke = _FIRST, m, s, e
+            else:
+                if not pooled:
+                    c = zf[s * n:e * n]
+                rs, re, ks, ke = s, e, _FIRST, col_off.shape[0]
+            # the one GEMM call site; rows and reduction indexed from the step's start
+            gemm_rows(a, row_off[rs:re], _FIRST, re - rs, col_off[ks:ke], _FIRST, ke - ks,
+                      bf[ks * ldb:], ldb, n, c, n, grad and s > lo)
             if not grad:
-                bias_activation_rows(z, bias, code, alpha, y, s, e)
+                if pooled:
+                    max_over_windows(local, e - s, group, y, s // group, arg)
+                    bias_activation_rows(y, bias, code, alpha, y, s // group, e // group)
+                else:
+                    bias_activation_rows(z, bias, code, alpha, y, s, e)
     if grad:  # (a parallel loop of no iterations still wakes every thread)
         for k in prange(dw.shape[0]):
             total = dw_partial[0, k]

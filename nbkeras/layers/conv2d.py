@@ -56,30 +56,39 @@ class Conv2D(Layer):
         oh, ow, _, _ = window_2d(self, input_shape, self.kernel_size, self.strides, self.padding)
         return (input_shape[0], oh, ow, self.filters)
 
-    def forward(self, ctx, inputs, training):
+    def prepare(self, ctx, inputs):
+        """Check ``inputs`` and take the forward's operands: (geometry (oh, ow,
+        pad_top, pad_left), xpad (empty when the patches read the input itself),
+        w2, b). Saves on ``ctx`` what the backward reads. Shared with the fused
+        convolution + pooling (``conv_pool.py``)."""
         geometry = window_2d(self, inputs.shape, self.kernel_size, self.strides, self.padding)
         check_last_dim(self, inputs.shape, self.in_channels)
         oh, ow, pt, pl = geometry
         n = inputs.shape[0]
         kh, kw = self.kernel_size
-        rows = n * oh * ow
         # the region the patches read: the input itself, or a zero-bordered copy
         hp = (oh - 1) * self.strides[0] + kh
         wp = (ow - 1) * self.strides[1] + kw
         padded = pt > 0 or pl > 0 or hp > inputs.shape[1] or wp > inputs.shape[2]
         xpad = ctx.workspace("xpad", (n, hp, wp, self.in_channels) if padded
                               else (0, 0, 0, self.in_channels))
-        z, y, y_kernel = output_buffers(ctx, self.activation, (rows, self.filters))
+        ctx.source = xpad if padded else inputs
+        ctx.in_shape, ctx.geometry = inputs.shape, geometry
         w2 = self.kernel.value.reshape(-1, self.filters)
         b = self.bias.value if self.use_bias else empty_like_rank(1)
+        return geometry, xpad, w2, b
+
+    def forward(self, ctx, inputs, training):
+        (oh, ow, pt, pl), xpad, w2, b = self.prepare(ctx, inputs)
+        n = inputs.shape[0]
+        kh, kw = self.kernel_size
+        z, y, y_kernel = output_buffers(ctx, self.activation, (n * oh * ow, self.filters))
         backend.ops().conv2d_forward(inputs, w2, b, kh, kw, self.strides[0], self.strides[1],
                                      pt, pl, oh, ow, self.activation.code,
                                      self.activation.alpha, xpad, z, y_kernel,
                                      backend.num_threads())
         finish_forward(self.activation, z, y)
-        ctx.source = xpad if padded else inputs
         ctx.z, ctx.y = z, y
-        ctx.in_shape, ctx.geometry = inputs.shape, geometry
         return y.reshape(n, oh, ow, self.filters)
 
     def backward(self, ctx, grad_output):

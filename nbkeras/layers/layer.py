@@ -370,14 +370,19 @@ class Layer:
         _check_outputs(self, out)
         return out
 
-    def _fused_call(self, inputs, training):
+    def _fused_call(self, inputs, training, op=None):
+        """Run ``op`` (by default this layer; else a fused op of several layers that
+        starts with this one, see ``conv_pool.py``): its ``forward`` on
+        the input arrays, recorded with its ``backward`` when a gradient is needed
+        (of an input or of this layer's variables)."""
+        op = self if op is None else op
         tape = tape_module.current()
         if tape is None:  # ``layer.call(x)`` straight from user code
             with tape_module.Tape(record=False):
-                return _own_copy(self._fused_call(inputs, training))
+                return _own_copy(self._fused_call(inputs, training, op))
         multi = isinstance(inputs, (list, tuple))
         arrays = [self._input_array(x) for x in inputs] if multi else self._input_array(inputs)
-        ctx = tape.lease(self)
+        ctx = tape.lease(op)
         record = False
         if tape.record:
             if multi:
@@ -388,13 +393,13 @@ class Layer:
             ctx.needs_input_grad = needs
             record = any_need or (self._trainable and any(
                 v.trainable for v in self._trainable_variables))
-        out = self.forward(ctx, arrays, training)
+        out = op.forward(ctx, arrays, training)
         if record:
             if multi:
                 sources = [x if n else None for x, n in zip(inputs, needs)]
             else:
                 sources = [inputs if needs else None]
-            return tape.add(self, ctx, sources, out)
+            return tape.add(op, ctx, sources, out)
         return out
 
     def _input_array(self, x):

@@ -5,13 +5,15 @@ Walking back from the outputs stops at the model's inputs, so
 tensor gets a stand-in InputLayer, named as Keras names it). Running the model
 replays the nodes in order on concrete values; every layer call lands on the
 tape like any other, so shared layers, merges, several inputs and outputs and
-nested models need nothing special.
+nested models need nothing special. (A Conv2D node that only a MaxPooling2D
+node reads is replayed fused with it: ``layers/conv_pool.py``.)
 """
 import numpy as np
 
 from .. import tree
 from ..engine.keras_tensor import KerasTensor
 from ..engine.tensor import Tensor
+from ..layers import conv_pool
 from ..layers.input_layer import InputLayer
 from ..layers.layer import Layer
 from ..utils import naming
@@ -45,6 +47,7 @@ class Functional(Model):
         d["_flat_inputs"] = flat_inputs
         d["_flat_outputs"] = tree.flatten(outputs)
         d["_nodes"] = _nodes_between(flat_inputs, d["_flat_outputs"], outputs)
+        d["_plan"] = conv_pool.plan_nodes(d["_nodes"], d["_flat_outputs"])
         d["_input_layers"] = [_input_layer_of(t) for t in flat_inputs]
         d["_graph_layers"] = _ordered_layers(d["_input_layers"], d["_nodes"])
         d["built"] = True
@@ -107,9 +110,9 @@ class Functional(Model):
     def call(self, inputs, training=None, mask=None):
         flat = self._flatten_inputs(inputs)
         values = {id(t): v for t, v in zip(self._flat_inputs, flat)}
-        for node in self._nodes:
-            args, kwargs = node.arguments(values)
-            out = node.operation(*args, **kwargs)
+        for args_node, operation, node in self._plan:
+            args, kwargs = args_node.arguments(values)
+            out = operation(*args, **kwargs)
             outs = node.output_tensors
             if len(outs) == 1:
                 values[id(outs[0])] = out

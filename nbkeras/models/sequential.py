@@ -1,5 +1,6 @@
 """Sequential: a linear stack of layers, each called on the previous one's output."""
 from ..engine.keras_tensor import KerasTensor
+from ..layers import conv_pool
 from ..layers.input_layer import InputLayer
 from ..layers.layer import Layer
 from ..utils import naming
@@ -69,9 +70,19 @@ class Sequential(Model):
 
     def call(self, inputs, training=None, mask=None):
         x = inputs
-        for layer in self._stack:
-            x = layer(x)
+        for step in self._call_plan():
+            x = step(x)
         return x
+
+    def _call_plan(self):
+        """The stack as calls, a Conv2D and the MaxPooling2D after it as one fused
+        op (``layers/conv_pool.py``); made again when the stack changes."""
+        key = tuple(id(layer) for layer in self._stack)
+        plan = self.__dict__.get("_plan")
+        if plan is None or plan[0] != key:
+            plan = (key, conv_pool.plan_calls(self._stack))
+            self.__dict__["_plan"] = plan
+        return plan[1]
 
     def _sublayers(self):
         return self._stack
