@@ -136,3 +136,25 @@ def test_conv_maxpool_propagates_nan(ops):
                             np.float32(0), np.empty((0, 0, 0, 1), np.float32), y, arg, 1)
     assert np.isnan(y[0, 0, 1]).all() and not np.isnan(y[0, 0, 0]).any()
     assert (arg[0, 0, 1] == 2).all()    # window (0, 1): the NaN is its third pixel
+
+
+def test_first_layer_gradient_without_dx_matches(ops):
+    """Without dx (a first layer) the fused backward keeps no dz: same dw and db."""
+    rng = np.random.default_rng(9)
+    x = (rng.integers(-4, 5, (3, 12, 11, 3)) * 0.5).astype(np.float32)
+    kernel = (rng.integers(-3, 4, (3, 3, 3, 40)) * 0.25).astype(np.float32)
+    b = np.zeros(40, np.float32)
+    dy = rng.standard_normal((3, 5, 4, 40)).astype(np.float32)
+    _, _, _, want_dk, want_db = _reference(x, kernel, b, (1, 1), "valid", "relu", (2, 2), dy)
+    y = np.empty((3, 5, 4, 40), np.float32)
+    arg = np.empty(y.shape, np.int8)
+    none = np.empty((0, 0, 0, 3), np.float32)
+    ops.conv2d_pool_forward(x, kernel.reshape(-1, 40), b, 3, 3, 1, 1, 0, 0, 2, 2, RELU,
+                            np.float32(0), none, y, arg, 2)
+    dw2 = np.full((27, 40), np.nan, np.float32)
+    db = np.full(40, np.nan, np.float32)
+    ops.conv2d_pool_backward(kernel.reshape(-1, 40), x, y, arg, dy, 3, 3, 1, 1, 0, 0, 10, 9,
+                             2, 2, RELU, np.float32(0), dw2, db,
+                             np.empty((0, 0, 0, 0), np.float32), 2)
+    np.testing.assert_allclose(dw2.reshape(kernel.shape), want_dk, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(db, want_db, rtol=1e-4, atol=1e-4)

@@ -10,18 +10,17 @@ reuses; 'valid' convolutions read the input itself.
 Forward:  z = patches(x) @ w2 (+ b); y = f(z)        rows split over threads
 Weights:  dw2 = patches(x)^T dz                      the two tables swapped;
                                                      pixels split, partials summed
-Input:    dx = patches(dz dilated by the stride, zero-padded by k-1)
-               @ (w2 flipped in space, in/out swapped)  -- a stride-1 convolution
+Input:    dx = col2im(dz @ w2^T)                     the forward's tables again:
+                                                     each row added at its patch
 
 Fused with a max pooling of non-overlapping windows (``conv2d_pool_*``), the
 product's rows are the pixels under the windows, window by window, and the
 pooling is its epilogue (``window_max.py``); the backward routes each window's
-gradient to its maximum and scatters dz into the spread buffer.
+gradient to its maximum, and the same window-ordered rows give dx.
 
 The functions here are host code: the compiled work is the one product kernel
-(``products.py``) and two parallel copies: ``place`` pads the input, spreads dz
-to the stride and crops the input gradient, ``scatter_rows`` spreads the fused
-backward's window-ordered dz.
+(``products.py``) and one parallel copy, ``place``, that pads the input and
+crops the input gradient.
 """
 import functools
 
@@ -29,9 +28,8 @@ import numpy as np
 from numba import prange
 
 from ._jit import kernel
-from ..codes import LINEAR
-from .gemm import pad_columns, padded_width
-from .products import no_bias, product_rows, weight_gradient
+from .gemm import pad_columns, padded_width, strided_offsets
+from .products import patch_gradient, product_rows, weight_gradient
 
 _ZERO = np.float32(0.0)
 
@@ -57,33 +55,31 @@ def pixel_offsets(n, oh, ow, height, width, channels, sh, sw):
 
 
 @kernel(parallel=True)
-def place(src, top, left, sh, sw, out):
-    """out[b, top + i*sh, left + j*sw] = src[b, i, j] where that pixel exists in
-    ``out``; every other pixel of ``out`` is 0 (NHWC, the same channels).
+def place(src, top, left, out):
+    """out[b, top + i, left + j] = src[b, i, j] where that pixel exists in ``out``;
+    every other pixel of ``out`` is 0 (NHWC, the same channels).
 
-    Pads the input (top, left >= 0, stride 1), spreads dz to the stride of the
-    forward pass (offset k-1) and crops the input gradient (top, left <= 0).
-    Output rows are split over the threads. Flat loops: Numba's slice
+    Pads the input (top, left >= 0) and crops the input gradient (top, left
+    <= 0). Output rows are split over the threads. Flat loops: Numba's slice
     assignment on 4-D arrays took seconds to compile.
     """
     n, hs, ws, c = src.shape
     ho, wo = out.shape[1], out.shape[2]
     flat_src, flat_out = src.reshape(-1), out.reshape(-1)
-    # source columns whose target column lies inside ``out``
-    j0 = max(0, (-left + sw - 1) // sw)
-    j1 = min(ws, (wo - 1 - left) // sw + 1) if wo - 1 - left >= 0 else 0
+    # the source columns whose target column lies inside ``out``
+    j0, j1 = max(0, -left), min(ws, wo - left)
     for row in prange(n * ho):
         b = row // ho
         i = row - b * ho
         target = flat_out[row * wo * c:(row + 1) * wo * c]
         for k in range(wo * c):
             target[k] = _ZERO
-        si = (i - top) // sh
-        if i - top < 0 or (i - top) - si * sh != 0 or si >= hs:
+        si = i - top
+        if si < 0 or si >= hs:
             continue
         for j in range(j0, j1):
             start = ((b * hs + si) * ws + j) * c
-            at = (left + j * sw) * c
+            at = (left + j) * c
             for k in range(c):
                 target[at + k] = flat_src[start + k]
 
@@ -99,21 +95,12 @@ def conv2d_forward(x, w2, b, kh, kw, sh, sw, pad_top, pad_left, oh, ow, code, al
     """
     source = x
     if xpad.shape[0] > 0:
-        place(x, pad_top, pad_left, 1, 1, xpad)
+        place(x, pad_top, pad_left, xpad)
         source = xpad
     n, height, width, channels = source.shape
     product_rows(source.reshape(-1), pixel_offsets(n, oh, ow, height, width, channels, sh, sw),
                  patch_offsets(kh, kw, width, channels),
                  pad_columns(w2, padded_width(w2.shape[1])), b, code, alpha, z, y, chunks)
-
-
-def _flipped_kernel(w2, kh, kw, channels, width):
-    """w2 (kh*kw*in, out) as the input gradient's B operand: (kh*kw*out, in) with
-    space flipped, rows padded to ``width``."""
-    filters = w2.shape[1]
-    flipped = w2.reshape(kh, kw, channels, filters)[::-1, ::-1].transpose(0, 1, 3, 2)
-    return pad_columns(np.ascontiguousarray(flipped.reshape(kh * kw * filters, channels)),
-                       width)
 
 
 def conv2d_backward(w2, source, z, y, dy, kh, kw, sh, sw, pad_top, pad_left, oh, ow,
@@ -125,14 +112,11 @@ def conv2d_backward(w2, source, z, y, dy, kh, kw, sh, sw, pad_top, pad_left, oh,
     (first layer: its input gradient is never needed).
     """
     n, height, width, channels = source.shape
-    weight_gradient(source.reshape(-1), patch_offsets(kh, kw, width, channels),
-                    pixel_offsets(n, oh, ow, height, width, channels, sh, sw), z, y, dy,
-                    code, alpha, dz, dw2, db, chunks)
+    pixels = pixel_offsets(n, oh, ow, height, width, channels, sh, sw)
+    dz = weight_gradient(source.reshape(-1), patch_offsets(kh, kw, width, channels), pixels,
+                         z, y, dy, code, alpha, dz, dw2, db, chunks)
     if dx.shape[0] > 0:
-        filters = w2.shape[1]
-        spread = _spread_buffer(n, oh, ow, kh, kw, sh, sw, filters)
-        place(dz.reshape(n, oh, ow, filters), kh - 1, kw - 1, sh, sw, spread)
-        _input_gradient(w2, spread, kh, kw, pad_top, pad_left, dx, chunks)
+        _input_gradient(w2, dz, pixels, kh, kw, source.shape, pad_top, pad_left, dx, chunks)
 
 
 @functools.lru_cache(maxsize=256)
@@ -161,7 +145,7 @@ def conv2d_pool_forward(x, w2, b, kh, kw, sh, sw, pad_top, pad_left, ph, pw, cod
     never computed."""
     source = x
     if xpad.shape[0] > 0:
-        place(x, pad_top, pad_left, 1, 1, xpad)
+        place(x, pad_top, pad_left, xpad)
         source = xpad
     n, height, width, channels = source.shape
     _, poh, pow_, filters = y.shape
@@ -183,58 +167,26 @@ def conv2d_pool_backward(w2, source, y, arg, dy, kh, kw, sh, sw, pad_top, pad_le
     _, poh, pow_, filters = y.shape
     rows = y.reshape(-1, filters)
     grad = dy.reshape(-1, filters)
-    dz = weight_gradient(source.reshape(-1), patch_offsets(kh, kw, width, channels),
-                         window_pixel_offsets(n, poh, pow_, ph, pw, height, width, channels,
-                                              sh, sw, 0, 0),
+    pixels = window_pixel_offsets(n, poh, pow_, ph, pw, height, width, channels, sh, sw, 0, 0)
+    dz = weight_gradient(source.reshape(-1), patch_offsets(kh, kw, width, channels), pixels,
                          rows, rows, grad, code, alpha, grad, dw2, db, chunks, ph * pw,
-                         arg.reshape(-1, filters))
+                         arg.reshape(-1, filters), keep=dx.shape[0] > 0)
     if dx.shape[0] > 0:
-        spread = _spread_buffer(n, oh, ow, kh, kw, sh, sw, filters)
-        _, hz, wz, _ = spread.shape
-        scatter_rows(dz, window_pixel_offsets(n, poh, pow_, ph, pw, hz, wz, filters, sh, sw,
-                                              kh - 1, kw - 1), filters, spread.reshape(n, -1))
-        _input_gradient(w2, spread, kh, kw, pad_top, pad_left, dx, chunks)
+        _input_gradient(w2, dz, pixels, kh, kw, source.shape, pad_top, pad_left, dx, chunks)
 
 
-def _spread_buffer(n, oh, ow, kh, kw, sh, sw, filters):
-    """The workspace of dz spread to the stride and zero-bordered by k-1."""
-    return np.empty((n, (oh - 1) * sh + 2 * kh - 1, (ow - 1) * sw + 2 * kw - 1, filters),
-                    dtype=np.float32)
-
-
-@kernel(parallel=True)
-def scatter_rows(src, targets, channels, out):
-    """Each sample's part of ``out`` (n, ...) zeroed, then
-    out.flat[targets[r]:][:channels] = src[r, :channels] for every row r of
-    ``src``, rows equally divided among the samples and in sample order."""
-    n = out.shape[0]
-    per_sample = src.shape[0] // n
-    size = out.shape[1]
-    flat = out.reshape(-1)
-    for b in prange(n):
-        sample = out[b]
-        for k in range(size):
-            sample[k] = _ZERO
-        for r in range(b * per_sample, (b + 1) * per_sample):
-            row = src[r]
-            target = flat[targets[r]:targets[r] + channels]
-            for k in range(channels):
-                target[k] = row[k]
-
-
-def _input_gradient(w2, spread, kh, kw, pad_top, pad_left, dx, chunks):
-    """dx from ``spread`` (dz spread to the stride, zero-bordered by k-1): the
-    gradient of the region the forward pass read, a stride-1 'valid' convolution
-    of ``spread`` with the flipped kernel, cropped by the padding into ``dx``."""
-    n, hz, wz, filters = spread.shape
-    hp, wp = hz - kh + 1, wz - kw + 1
-    h, w, channels = dx.shape[1], dx.shape[2], dx.shape[3]
-    whole = pad_top == 0 and pad_left == 0 and hp == h and wp == w
-    out = dx if whole else np.empty((n, hp, wp, channels), dtype=np.float32)
-    flipped = _flipped_kernel(w2, kh, kw, channels, padded_width(channels))
-    rows = out.reshape(n * hp * wp, channels)
-    product_rows(spread.reshape(-1), pixel_offsets(n, hp, wp, hz, wz, filters, 1, 1),
-                 patch_offsets(kh, kw, wz, filters), flipped, no_bias(), LINEAR, 0.0,
-                 rows, rows, chunks)
+def _input_gradient(w2, dz, pixels, kh, kw, region, pad_top, pad_left, dx, chunks):
+    """dx = col2im(dz @ w2^T): row r of ``dz`` (rows of >= filters floats) is the
+    gradient of the output pixel whose patch starts at pixels[r] in the region
+    the forward read (shape ``region``: x itself, or xpad, then cropped into
+    ``dx`` by the padding)."""
+    n, height, width, channels = region
+    k = kh * kw * channels
+    whole = tuple(region) == dx.shape
+    out = dx if whole else np.empty(region, dtype=np.float32)
+    wt = pad_columns(np.ascontiguousarray(w2.T), padded_width(k))
+    patch_gradient(dz.reshape(-1), strided_offsets(dz.shape[0], dz.shape[1]),
+                   strided_offsets(w2.shape[1], 1), wt, k, pixels,
+                   strided_offsets(kh, width * channels), out.reshape(-1), n, chunks)
     if not whole:
-        place(out, -pad_top, -pad_left, 1, 1, dx)
+        place(out, -pad_top, -pad_left, dx)

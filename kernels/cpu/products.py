@@ -24,7 +24,9 @@ from ._jit import kernel
 from .activations import bias_activation_rows, activation_grad_rows, row_range, sum_partials
 from .gemm import gemm_rows, copy_rows, pack_b, padded_width
 from .tile import V
+from .patches import add_patches
 from .window_max import max_over_windows, route_to_max
+from ..codes import LINEAR
 
 #: output rows per GEMM call, so the epilogue finds them still in cache
 _ROWS = 128
@@ -35,6 +37,7 @@ _DEPTH = 256
 _FIRST = np.int64(0)
 _EMPTY1 = np.zeros(0, dtype=np.float32)
 _NO_ARG = np.zeros((0, 0), dtype=np.int8)
+_NO_ROWS = np.zeros(0, dtype=np.int64)
 
 
 def _flat_view(a):
@@ -68,11 +71,28 @@ def product_rows(a, row_off, col_off, b, bias, code, alpha, z, y, chunks, group=
         pack_b(b, n, packed.reshape(-1))
         b, ldb = packed, 0
     _product(a, row_off, col_off, b, ldb, bias, np.int64(code), np.float32(alpha), z, y, z, z,
-             _EMPTY1, _EMPTY1, chunks, np.int64(group), _NO_ARG if arg is None else arg)
+             _EMPTY1, _EMPTY1, chunks, np.int64(group), _NO_ARG if arg is None else arg,
+             _NO_ROWS, _NO_ROWS, _EMPTY1)
+
+
+def patch_gradient(a, row_off, col_off, b, n, origins, runs, target, samples, chunks):
+    """target = the rows of A @ B added at their patches (``patches.py``):
+    row r (a[row_off[r] + col_off[p]], p < len(col_off)) times ``b``
+    (len(col_off), >= padded_width(n)); its n values are len(runs) runs,
+    run k added at target[origins[r] + runs[k]:].
+
+    ``target`` (flat) is zeroed first. It is ``samples`` equal parts, each
+    receiving len(row_off) // samples consecutive rows; the rows are split over
+    the threads by whole samples, so no two threads add into the same part.
+    """
+    shape = np.empty((0, n), dtype=np.float32)
+    _product(a, row_off, col_off, b, b.shape[1], _EMPTY1, np.int64(LINEAR), np.float32(0.0),
+             shape, shape, shape, shape, _EMPTY1, _EMPTY1, chunks,
+             np.int64(row_off.shape[0] // samples), _NO_ARG, origins, runs, target)
 
 
 def weight_gradient(a, row_off, col_off, z, y, dy, code, alpha, dz, dw, db, chunks,
-                    group=1, arg=None):
+                    group=1, arg=None, keep=True):
     """dz = dy * f'(z); db = sum of dz's rows (unless empty);
     dw[m] = sum_p a[row_off[m] + col_off[p]] * dz[p] over every row p of z.
 
@@ -80,22 +100,23 @@ def weight_gradient(a, row_off, col_off, z, y, dy, code, alpha, dz, dw, db, chun
     z = y and dy are the pooled output and its gradient and ``arg`` where each
     maximum was (see ``product_rows``); the rows p are then ``col_off``'s
     window-ordered pixels, and the returned (pixels, >= n) array holds their
-    gradient (the dz the input gradient is made from)."""
+    gradient (the dz the input gradient is made from), unless ``keep`` is
+    False: then each step's rows of dz live in a buffer of its thread's own."""
     windows, n = z.shape
     npad = padded_width(n)
     if arg is not None:   # pooled: the gradient of every pixel under a window
-        dzb = np.empty((windows * group, npad), dtype=np.float32)
+        dzb = np.empty((windows * group if keep else 0, npad), dtype=np.float32)
     else:
         dzb = np.zeros((windows, npad), dtype=np.float32) if npad != n else dz
     _product(a, row_off, col_off, dzb, npad, _EMPTY1, np.int64(code), np.float32(alpha), z, y,
              dy, dz, _flat_view(dw), db, chunks, np.int64(group),
-             _NO_ARG if arg is None else arg)
+             _NO_ARG if arg is None else arg, _NO_ROWS, _NO_ROWS, _EMPTY1)
     return dzb
 
 
 @kernel(parallel=True)
 def _product(a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw, db, chunks,
-             group, arg):
+             group, arg, origins, runs, target):
     """product_rows when ``dw`` (flat) is empty, else weight_gradient (see those),
     with ``b`` the padded dz (it may be ``dz``). ``ldb`` is b's row length, or 0
     when ``b`` is packed by pack_b.
@@ -106,12 +127,15 @@ def _product(a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw, d
     partials are then summed, split over the threads by element. Rows are split
     by whole pooling windows (``group`` rows; 1 without pooling); pooled, the
     forward computes each block of rows into a buffer of its own and keeps only
-    its windows' maxima.
+    its windows' maxima. With ``origins`` (patch_gradient) each block's rows
+    are added into ``target`` at their patches instead, rows split by samples
+    of ``group`` rows.
     """
     grad = dw.shape[0] > 0
-    pooled = group > 1 or arg.shape[0] > 0   # (1x1 windows: pooled, trivially)
+    patches = origins.shape[0] > 0
+    pooled = not patches and (group > 1 or arg.shape[0] > 0)   # (1x1 windows: trivially)
     n = z.shape[1]
-    pixels = b.shape[0]
+    pixels = col_off.shape[0]   # (the weight gradient's reduction: rows of dz)
     m = row_off.shape[0]
     bf = b.reshape(-1)
     zf = z.reshape(-1)
@@ -121,32 +145,41 @@ def _product(a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw, d
     for t in prange(chunks):
         w0, w1 = row_range((pixels if grad else m) // group, chunks, t)
         lo, hi = w0 * group, w1 * group
-        local = np.empty(rows_per_step * n if pooled and not grad else 0, dtype=np.float32)
+        local = np.empty(rows_per_step * n if (pooled or patches) and not grad else 0,
+                         dtype=np.float32)
         c = dw_partial[t] if grad else local
+        # the pooled weight gradient's dz, when it is not kept: a step at a time
+        own = np.empty((rows_per_step if grad and b.shape[0] == 0 else 0, b.shape[1]),
+                       dtype=np.float32)
+        source = own.reshape(-1) if own.shape[0] > 0 else bf
         # (at least one step: an empty chunk still writes its zero partial dw)
         for s in range(lo, max(hi, lo + 1), rows_per_step):
             e = min(hi, s + rows_per_step)
             if grad:
                 # this step's rows of dz, used by the GEMM while still in cache
                 if pooled:
-                    route_to_max(y, dy, arg, group, code, alpha, b, s // group, e // group,
-                                 db_partial[t])
+                    first = s if own.shape[0] > 0 else _FIRST
+                    route_to_max(y, dy, arg, group, code, alpha, own if own.shape[0] > 0 else b,
+                                 s // group, e // group, first, db_partial[t])
                 else:
                     activation_grad_rows(z, y, dy, code, alpha, dz, s, e, db_partial[t])
                     if b.shape[1] != n:
                         copy_rows(dz, b, s, e)
                 rs, re, ks, ke = _FIRST, m, s, e
+                bs = _FIRST if own.shape[0] > 0 else s * ldb
             else:
-                if not pooled:
+                if not (pooled or patches):
                     c = zf[s * n:e * n]
-                rs, re, ks, ke = s, e, _FIRST, col_off.shape[0]
+                rs, re, ks, ke, bs = s, e, _FIRST, col_off.shape[0], _FIRST
             # the one GEMM call site; rows and reduction indexed from the step's start
             gemm_rows(a, row_off[rs:re], _FIRST, re - rs, col_off[ks:ke], _FIRST, ke - ks,
-                      bf[ks * ldb:], ldb, n, c, n, grad and s > lo)
+                      source[bs:], ldb, n, c, n, grad and s > lo)
             if not grad:
                 if pooled:
                     max_over_windows(local, e - s, group, y, s // group, arg)
                     bias_activation_rows(y, bias, code, alpha, y, s // group, e // group)
+                elif patches:
+                    add_patches(local, s, e, group, n, origins, runs, target)
                 else:
                     bias_activation_rows(z, bias, code, alpha, y, s, e)
     if grad:  # (a parallel loop of no iterations still wakes every thread)

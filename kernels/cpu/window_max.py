@@ -92,22 +92,23 @@ def _max_of_rows(window, group, out, at, keep):
 
 
 @kernel
-def route_to_max(y, dy, arg, group, code, alpha, b, w0, w1, db_partial):
+def route_to_max(y, dy, arg, group, code, alpha, b, w0, w1, first, db_partial):
     """For windows [w0, w1): g = dy * f'(pooled output) (f's derivative from its
-    output, as for every activation that may be fused); row w*group + arg of the
-    product's B operand ``b`` (rows of >= y's width) receives g and the window's
-    other rows 0. Adds g's column sums into ``db_partial`` unless it is empty."""
+    output, as for every activation that may be fused); row w*group + arg - first
+    of the product's B operand ``b`` (rows of >= y's width) receives g and the
+    window's other rows 0. Adds g's column sums into ``db_partial`` unless it
+    is empty."""
     n = y.shape[1]
     width = b.shape[1]
     sums = db_partial.shape[0] > 0
     for w in range(w0, w1):
         for g in range(group):
-            row = b[w * group + g]
+            row = b[w * group + g - first]
             for c in range(width):
                 row[c] = _ZERO
         out, grad, at = y[w], dy[w], arg[w]
         for c in range(n):
             value = grad[c] * derivative(code, out[c], out[c], alpha)
-            b[w * group + at[c], c] = value
+            b[w * group + at[c] - first, c] = value
             if sums:
                 db_partial[c] += value
