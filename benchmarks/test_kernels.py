@@ -220,6 +220,40 @@ def test_maxpool2d_torch(benchmark, pool_input):
 ADAM_SIZE = 1 << 20  # ~1M parameters
 
 
+@pytest.fixture(scope="module")
+def first_layer():
+    """The seed CNN's first Conv2D(32, 3, relu) + MaxPooling2D(2) at batch 128."""
+    rng = np.random.default_rng(5)
+    x = rng.random((128, 32, 32, 3), dtype=np.float32)
+    w2 = (rng.standard_normal((27, 32), dtype=np.float32) / np.float32(math.sqrt(27)))
+    return x, w2, rng.standard_normal(32, dtype=np.float32) * np.float32(0.1)
+
+
+@pytest.mark.parametrize("impl", ["fused", "conv then pool"])
+def test_conv_maxpool_forward(benchmark, ops, chunks, first_layer, impl):
+    """What Conv2D + MaxPooling2D cost in inference: the fused op (pooling as the
+    product's epilogue) against the two kernels the layers ran before it."""
+    benchmark.group = "conv 3x3x3x32 relu + maxpool 2x2, (128,32,32,3)"
+    x, w2, b = first_layer
+    none = np.empty((0, 0, 0, 3), dtype=np.float32)
+    y = np.full((128, 15, 15, 32), np.nan, dtype=np.float32)
+    if impl == "fused":
+        no_index = np.empty((0, 0, 0, 0), dtype=np.int8)
+        run = lambda: ops.conv2d_pool_forward(x, w2, b, 3, 3, 1, 1, 0, 0, 2, 2, RELU, 0.0,
+                                              none, y, no_index, chunks)
+    else:
+        z = np.empty((128 * 30 * 30, 32), dtype=np.float32)
+        def run():
+            ops.conv2d_forward(x, w2, b, 3, 3, 1, 1, 0, 0, 30, 30, RELU, 0.0, none, z, z, chunks)
+            ops.maxpool2d_forward(z.reshape(128, 30, 30, 32), 2, 2, 2, 2, 0, 0, y)
+    run()  # warm-up
+    benchmark(run)
+    cols = sliding_window_view(x.astype(np.float64), (3, 3), axis=(1, 2))
+    z64 = cols.transpose(0, 1, 2, 4, 5, 3).reshape(-1, 27) @ w2.astype(np.float64) + b
+    want = np.maximum(z64, 0).reshape(128, 15, 2, 15, 2, 32).max(axis=(2, 4))
+    assert _rel_err(y, want) < 1e-5
+
+
 def _adam_reference(w, g, m, v, step, lr=0.001, b1=0.9, b2=0.999, eps=1e-7):
     """Keras 3's Adam step in float32 NumPy (epsilon outside the sqrt)."""
     f = np.float32
