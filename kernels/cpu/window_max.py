@@ -15,6 +15,7 @@ order, as an unfused max pooling would route it; ``arg`` keeps its index.
 import numpy as np
 
 from ._jit import kernel
+from ..codes import LINEAR, RELU
 from .activations import derivative
 
 _ZERO = np.float32(0.0)
@@ -101,14 +102,28 @@ def route_to_max(y, dy, arg, group, code, alpha, b, w0, w1, first, db_partial):
     n = y.shape[1]
     width = b.shape[1]
     sums = db_partial.shape[0] > 0
+    value = np.empty(n, dtype=np.float32)
     for w in range(w0, w1):
+        out, grad, at = y[w], dy[w], arg[w]
+        if code == RELU:
+            for c in range(n):
+                value[c] = grad[c] if out[c] > _ZERO else _ZERO
+        elif code == LINEAR:
+            for c in range(n):
+                value[c] = grad[c]
+        else:
+            for c in range(n):
+                value[c] = grad[c] * derivative(code, out[c], out[c], alpha)
+        # each of the window's rows written once, a select per channel: this
+        # vectorises, where zeroing the rows and storing the maxima one by one
+        # did not
         for g in range(group):
             row = b[w * group + g - first]
-            for c in range(width):
+            mine = np.int8(g)
+            for c in range(n):
+                row[c] = value[c] if at[c] == mine else _ZERO
+            for c in range(n, width):
                 row[c] = _ZERO
-        out, grad, at = y[w], dy[w], arg[w]
-        for c in range(n):
-            value = grad[c] * derivative(code, out[c], out[c], alpha)
-            b[w * group + at[c] - first, c] = value
-            if sums:
-                db_partial[c] += value
+        if sums:
+            for c in range(n):
+                db_partial[c] += value[c]
