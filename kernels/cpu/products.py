@@ -122,11 +122,10 @@ def _product(a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw, d
     with ``b`` the padded dz (it may be ``dz``). ``ldb`` is b's row length, or 0
     when ``b`` is packed by pack_b.
 
-    Both directions run the same loop: forward, chunk t owns rows of z and the
-    whole reduction; weight gradient, chunk t owns a slice of z's rows (the
-    reduction) and all of its partial dw, and the partials are then summed,
-    split over the threads by element (a short reduction: dz first, then
-    chunk t owns rows of dw). Rows are split
+    Both directions run the same loop, so the GEMM has one call site: forward,
+    chunk t owns rows of z and the whole reduction; weight gradient, chunk t
+    owns a slice of z's rows (the reduction) and all of its partial dw, and the
+    partials are then summed, split over the threads by element. Rows are split
     by whole pooling windows (``group`` rows; 1 without pooling); pooled, the
     forward computes each block of rows into a buffer of its own and keeps only
     its windows' maxima. With ``origins`` (patch_gradient) each block's rows
@@ -141,11 +140,7 @@ def _product(a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw, d
     m = row_off.shape[0]
     bf = b.reshape(-1)
     zf = z.reshape(-1)
-    # a short reduction (a dense layer at a small batch) is split by rows of dw
-    # instead, once dz is made: every tile sees the whole reduction, no partials
-    by_rows = grad and b.shape[0] > 0 and pixels < chunks * _DEPTH
-    dw_partial = np.empty((chunks if grad and not by_rows else 0, dw.shape[0]),
-                          dtype=np.float32)
+    dw_partial = np.empty((chunks if grad else 0, dw.shape[0]), dtype=np.float32)
     db_partial = np.zeros((chunks, db.shape[0]), dtype=np.float32)
     rows_per_step = max(group, (_DEPTH if grad else _ROWS) // group * group)
     for t in prange(chunks):
@@ -153,7 +148,7 @@ def _product(a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw, d
         lo, hi = w0 * group, w1 * group
         local = np.empty(rows_per_step * n if (pooled or patches) and not grad else 0,
                          dtype=np.float32)
-        c = dw_partial[t] if grad and not by_rows else local
+        c = dw_partial[t] if grad else local
         # the pooled weight gradient's dz, when it is not kept: a step at a time
         own = np.empty((rows_per_step if grad and b.shape[0] == 0 else 0, b.shape[1]),
                        dtype=np.float32)
@@ -177,10 +172,9 @@ def _product(a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw, d
                 if not (pooled or patches):
                     c = zf[s * n:e * n]
                 rs, re, ks, ke, bs = s, e, _FIRST, col_off.shape[0], _FIRST
-            # rows and reduction indexed from the step's start
-            if not by_rows:
-                gemm_rows(a, row_off[rs:re], _FIRST, re - rs, col_off[ks:ke], _FIRST, ke - ks,
-                          source[bs:], ldb, n, c, n, grad and s > lo)
+            # the one GEMM call site; rows and reduction indexed from the step's start
+            gemm_rows(a, row_off[rs:re], _FIRST, re - rs, col_off[ks:ke], _FIRST, ke - ks,
+                      source[bs:], ldb, n, c, n, grad and s > lo)
             if not grad:
                 if pooled:
                     max_over_windows(local, e - s, group, y, s // group, arg)
@@ -189,12 +183,7 @@ def _product(a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw, d
                     add_patches(local, s, e, group, n, origins, runs, target)
                 else:
                     bias_activation_rows(z, bias, code, alpha, y, s, e)
-    if by_rows:
-        for t in prange(chunks):
-            r0, r1 = row_range(m, chunks, t)
-            gemm_rows(a, row_off[r0:r1], _FIRST, r1 - r0, col_off, _FIRST, pixels, bf, ldb, n,
-                      dw[r0 * n:r1 * n], n, False)
-    elif grad:  # (a parallel loop of no iterations still wakes every thread)
+    if grad:  # (a parallel loop of no iterations still wakes every thread)
         for k in prange(dw.shape[0]):
             total = dw_partial[0, k]
             for t in range(1, chunks):
