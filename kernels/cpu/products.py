@@ -1,21 +1,29 @@
-"""The two parallel products every Dense and Conv2D pass is made of, on ONE
-compiled entry.
+"""The parallel products every Dense and Conv2D pass is made of, on ONE compiled
+entry.
 
 ``product_rows``: z = A @ B (+ bias), y = f(z), rows split over the threads,
-the epilogue run on each block of rows while it is still in cache. Forward
-passes and input gradients (with a linear "activation") use it.
+the epilogue run on each block of rows while it is still in cache (bias and
+activation, or a max pooling of window-ordered rows). Forward passes and dense
+input gradients (with a linear "activation") use it.
 
-``weight_gradient``: dz = dy * f'(z), db = column sums of dz, and
-dw = A^T dz, the reduction (rows of z: samples or output pixels) split over the
-threads and the per-thread partial sums added at the end.
+``weight_gradient``: dz = dy * f'(z) (or the pooled gradient routed to each
+window's maximum), db = column sums of dz, and dw = A^T dz, the reduction (rows
+of z: samples or output pixels) split over the threads, dz made a step at a
+time just before the GEMM reads it, and the per-thread partial sums added at
+the end.
+
+``patch_gradient``: A @ B with each row added into an image at its patch
+(col2im): convolution input gradients.
 
 A is read through offset tables (``gemm.py``), so a dense layer, a convolution
-and their transposes are all one compiled kernel, ``_product``, whose two
-directions share one inlined copy of the GEMM. Numba optimises and translates a
-callee's code again inside each caller, so the compile time of the tiles is paid
-once per entry point: here once for every layer (it was five times for each of
-seven kernels). The callers (dense, conv) are plain Python functions for the
-same reason, as a CUDA kernel's host launcher would be.
+and their transposes are all one compiled kernel, ``_product``, with ONE call
+site of the GEMM. Numba optimises and translates a callee's code again inside
+each caller, and LLVM inlines the GEMM at each call site, so the compile time
+of the tiles is paid once per call site of each entry point: here once for
+every layer (it was five times for each of seven kernels; a second call site
+in ``_product`` took its compile from 10 to 18 s). The callers (dense, conv)
+are plain Python functions for the same reason, as a CUDA kernel's host
+launcher would be.
 """
 import numpy as np
 from numba import prange
