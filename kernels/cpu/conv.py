@@ -84,6 +84,15 @@ def place(src, top, left, out):
                 target[at + k] = flat_src[start + k]
 
 
+def _padded_source(x, pad_top, pad_left, xpad):
+    """What the patches read: ``x``, or (``xpad`` not empty) x copied into the
+    zero-bordered ``xpad``."""
+    if xpad.shape[0] == 0:
+        return x
+    place(x, pad_top, pad_left, xpad)
+    return xpad
+
+
 def conv2d_forward(x, w2, b, kh, kw, sh, sw, pad_top, pad_left, oh, ow, code, alpha,
                    xpad, z, y, chunks):
     """Convolve NHWC ``x`` with ``w2`` = kernel.reshape(kh*kw*in, out).
@@ -93,10 +102,7 @@ def conv2d_forward(x, w2, b, kh, kw, sh, sw, pad_top, pad_left, oh, ow, code, al
     zero-padded input; the backward pass takes whichever was read. ``z`` and
     ``y`` are (n*oh*ow, out) workspaces; ``y`` may be ``z``; ``b`` may be empty.
     """
-    source = x
-    if xpad.shape[0] > 0:
-        place(x, pad_top, pad_left, xpad)
-        source = xpad
+    source = _padded_source(x, pad_top, pad_left, xpad)
     n, height, width, channels = source.shape
     product_rows(source.reshape(-1), pixel_offsets(n, oh, ow, height, width, channels, sh, sw),
                  patch_offsets(kh, kw, width, channels),
@@ -120,19 +126,17 @@ def conv2d_backward(w2, source, z, y, dy, kh, kw, sh, sw, pad_top, pad_left, oh,
 
 
 @functools.lru_cache(maxsize=256)
-def window_pixel_offsets(n, poh, pow_, ph, pw, height, width, channels, sh, sw, top, left):
-    """Offsets of the output pixels under non-overlapping ph x pw pooling windows,
-    window by window (sample, window row, window column, then the window's
-    pixels in scan order): pixel (i, j) at ((b*height + top + i*sh)*width +
-    left + j*sw)*channels. With the input's geometry (top = left = 0) these are
-    the patches the fused forward reads; with the spread dz's, where each pixel's
-    gradient goes."""
+def window_pixel_offsets(n, poh, pow_, ph, pw, height, width, channels, sh, sw):
+    """Offset of each output pixel's patch, as ``pixel_offsets``, for the pixels
+    under non-overlapping ph x pw pooling windows only, window by window
+    (sample, window row, window column, then the window's pixels in scan
+    order): pixel (i, j) at ((b*height + i*sh)*width + j*sw)*channels."""
     b = np.arange(n, dtype=np.int64).reshape(-1, 1, 1, 1, 1)
     i = (np.arange(poh, dtype=np.int64).reshape(1, -1, 1, 1, 1) * ph
          + np.arange(ph, dtype=np.int64).reshape(1, 1, 1, -1, 1))
     j = (np.arange(pow_, dtype=np.int64).reshape(1, 1, -1, 1, 1) * pw
          + np.arange(pw, dtype=np.int64).reshape(1, 1, 1, 1, -1))
-    return (((b * height + top + i * sh) * width + left + j * sw) * channels).reshape(-1)
+    return (((b * height + i * sh) * width + j * sw) * channels).reshape(-1)
 
 
 def conv2d_pool_forward(x, w2, b, kh, kw, sh, sw, pad_top, pad_left, ph, pw, code, alpha,
@@ -143,16 +147,12 @@ def conv2d_pool_forward(x, w2, b, kh, kw, sh, sw, pad_top, pad_left, ph, pw, cod
     ``arg`` (int8, y's shape) receives where each maximum was; empty in
     inference. ``xpad`` as for conv2d_forward. Output pixels no window covers are
     never computed."""
-    source = x
-    if xpad.shape[0] > 0:
-        place(x, pad_top, pad_left, xpad)
-        source = xpad
+    source = _padded_source(x, pad_top, pad_left, xpad)
     n, height, width, channels = source.shape
     _, poh, pow_, filters = y.shape
     rows = y.reshape(-1, filters)
     product_rows(source.reshape(-1),
-                 window_pixel_offsets(n, poh, pow_, ph, pw, height, width, channels, sh, sw,
-                                      0, 0),
+                 window_pixel_offsets(n, poh, pow_, ph, pw, height, width, channels, sh, sw),
                  patch_offsets(kh, kw, width, channels),
                  pad_columns(w2, padded_width(filters)), b, code, alpha, rows, rows, chunks,
                  ph * pw, arg.reshape(-1, filters) if arg.size else None)
@@ -167,7 +167,7 @@ def conv2d_pool_backward(w2, source, y, arg, dy, kh, kw, sh, sw, pad_top, pad_le
     _, poh, pow_, filters = y.shape
     rows = y.reshape(-1, filters)
     grad = dy.reshape(-1, filters)
-    pixels = window_pixel_offsets(n, poh, pow_, ph, pw, height, width, channels, sh, sw, 0, 0)
+    pixels = window_pixel_offsets(n, poh, pow_, ph, pw, height, width, channels, sh, sw)
     dz = weight_gradient(source.reshape(-1), patch_offsets(kh, kw, width, channels), pixels,
                          rows, rows, grad, code, alpha, grad, dw2, db, chunks, ph * pw,
                          arg.reshape(-1, filters), keep=dx.shape[0] > 0)
