@@ -39,9 +39,31 @@ MLP_TARGET = 2.0      # Dense MLP samples/s / custom-Linear MLP samples/s
 
 
 # ------------------------------------------------------------ worker bodies
+def _use_tree(root):
+    """Import nbkeras, kernels included, from the source tree at ``root``.
+
+    ``sys.path`` alone is not enough: ``nbkeras.kernels`` lives in ``kernels/``,
+    and an editable install maps that name to ITS tree's folder, so a baseline
+    worker would run the working tree's kernels under the baseline's API.
+    """
+    import importlib.util
+    sys.path.insert(0, root)
+    folder = os.path.join(root, "kernels")
+    spec = importlib.util.spec_from_file_location(
+        "nbkeras.kernels", os.path.join(folder, "__init__.py"),
+        submodule_search_locations=[folder])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["nbkeras.kernels"] = module
+    spec.loader.exec_module(module)
+    import nbkeras
+    from nbkeras.kernels.cpu import _jit
+    assert os.path.dirname(nbkeras.__file__) == os.path.join(root, "nbkeras"), nbkeras.__file__
+    assert _jit.__file__.startswith(folder + os.sep), _jit.__file__
+
+
 def _worker_seed_cnn(args):
     """In a subprocess: per-batch times of the seed CNN for the package at args.root."""
-    sys.path.insert(0, args.root)
+    _use_tree(args.root)
     import numpy as np
     import nbkeras as keras
     from nbkeras import layers as L
@@ -82,7 +104,7 @@ def _worker_seed_cnn(args):
 
 
 def _worker_mlp(args):
-    sys.path.insert(0, args.root)
+    _use_tree(args.root)
     sys.path.insert(0, HERE)
     import numpy as np
     import mlp_models
@@ -106,7 +128,7 @@ def _worker_mlp(args):
 
 def _worker_compile(args):
     """Compile (and run once) each kernel the model core added, timing each."""
-    sys.path.insert(0, args.root)
+    _use_tree(args.root)
     import numpy as np
     from nbkeras import backend
     t = time.perf_counter()

@@ -67,12 +67,12 @@ def compile_from_end(entries, skip=()):
 
 
 def cache_is_cold():
-    """True when the product kernel every Dense/Conv2D layer runs on is not cached."""
-    path = getattr(getattr(_dispatcher("products", "_product"), "_cache", None),
+    """True when the product body every Dense/Conv2D layer runs on is not cached."""
+    path = getattr(getattr(_dispatcher("products", "_chunk"), "_cache", None),
                    "_cache_path", None)
     if not isinstance(path, str):   # another Numba's internals: do not guess
         return False
-    return not glob.glob(os.path.join(path, "*_product*.nbi"))
+    return not glob.glob(os.path.join(path, "*_chunk*.nbi"))
 
 
 _started = []
@@ -169,7 +169,9 @@ def main(argv=None):
                 return subprocess.call([sys.executable, "-m", _MODULE, "--record"], env=env)
         record()
         return 0
-    compile_from_end(read_order(), skip={"products._product"})
+    entries = read_order()
+    # (the training process is compiling the first one already)
+    compile_from_end(entries, skip={f"{entries[0][0]}.{entries[0][1]}"})
     return 0
 
 

@@ -1,5 +1,5 @@
 """The parallel products every Dense and Conv2D pass is made of, on ONE compiled
-entry.
+thread body.
 
 ``product_rows``: z = A @ B (+ bias), y = f(z), rows split over the threads,
 the epilogue run on each block of rows while it is still in cache (bias and
@@ -16,23 +16,26 @@ the end.
 (col2im): convolution input gradients.
 
 A is read through offset tables (``gemm.py``), so a dense layer, a convolution
-and their transposes are all one compiled kernel, ``_product``, with ONE call
-site of the GEMM. Numba optimises and translates a callee's code again inside
-each caller, and LLVM inlines the GEMM at each call site, so the compile time
-of the tiles is paid once per call site of each entry point: here once for
-every layer (it was five times for each of seven kernels; a second call site
-in ``_product`` took its compile from 10 to 18 s). The callers (dense, conv)
-are plain Python functions for the same reason, as a CUDA kernel's host
-launcher would be.
+and their transposes are all one compiled thread body, ``_chunk``, run on every
+thread by one parallel launcher, ``_on_threads``. Both are reached by address
+(``pointer.py``), as is the GEMM from ``_chunk``: Numba would otherwise
+optimise and translate each callee's code again inside every caller (LLVM
+inlined the GEMM at each call site: a second call site took the entry's
+compile from 10 to 18 s), and the parallel loop's body once more for its
+gufunc. So each piece compiles once, for one signature. The callers (dense,
+conv) are plain Python functions, as a CUDA kernel's host launcher would be.
 """
+import functools
+
 import numpy as np
-from numba import prange
+from numba import prange, types
 
 from ._jit import kernel
 from .activations import bias_activation_rows, activation_grad_rows, row_range, sum_partials
-from .gemm import gemm_rows, copy_rows, pack_b, padded_width
+from .gemm import gemm_address, gemm_at, copy_rows, pack_b, padded_width
 from .tile import V
 from .patches import add_patches
+from .pointer import address_of, function_at
 from .window_max import max_over_windows, route_to_max
 from ..codes import LINEAR
 
@@ -100,6 +103,7 @@ def patch_gradient(a, row_off, col_off, b, n, origins, runs, target, samples, ch
              np.int64(row_off.shape[0] // samples), _NO_ARG, origins, runs, target)
 
 
+
 def weight_gradient(a, row_off, col_off, z, y, dy, code, alpha, dz, dw, db, chunks,
                     group=1, arg=None, keep=True):
     """dz = dy * f'(z); db = sum of dz's rows (unless empty);
@@ -123,24 +127,75 @@ def weight_gradient(a, row_off, col_off, z, y, dy, code, alpha, dz, dw, db, chun
     return dzb
 
 
-@kernel(parallel=True)
 def _product(a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw, db, chunks,
              group, arg, origins, runs, target):
     """product_rows when ``dw`` (flat) is empty, else weight_gradient (see those),
     with ``b`` the padded dz (it may be ``dz``). ``ldb`` is b's row length, or 0
     when ``b`` is packed by pack_b.
 
-    Both directions run the same loop, so the GEMM has one call site: forward,
-    chunk t owns rows of z and the whole reduction; weight gradient, chunk t
-    owns a slice of z's rows (the reduction) and all of its partial dw, and the
-    partials are then summed, split over the threads by element. Rows are split
-    by whole pooling windows (``group`` rows; 1 without pooling); pooled, the
-    forward computes each block of rows into a buffer of its own and keeps only
-    its windows' maxima. With ``origins`` (patch_gradient) each block's rows
-    are added into ``target`` at their patches instead, rows split by samples
-    of ``group`` rows.
+    Each thread runs ``_chunk``; a weight gradient's partial dw are then added
+    by ``_add_partials``, split over the threads by element, and its db here.
     """
     grad = dw.shape[0] > 0
+    dw_partial = np.empty((chunks if grad else 0, dw.shape[0]), dtype=np.float32)
+    db_partial = np.zeros((chunks, db.shape[0]), dtype=np.float32)
+    gemm, chunk, add = _entries()
+    args = (a, row_off, col_off, b, np.int64(ldb), bias, np.int64(code), np.float32(alpha), z, y,
+            dy, dz, dw_partial, db_partial, np.int64(chunks), np.int64(group), arg, origins,
+            runs, target, gemm)
+    _on_threads(chunk, *args)
+    if grad:
+        _on_threads(add, *args[:19], dw, gemm)
+    if db.shape[0] > 0:
+        sum_partials(db_partial, db)
+
+
+@kernel(parallel=True)
+def _on_threads(body, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_partial,
+                db_partial, chunks, group, arg, origins, runs, target, gemm):
+    """body(t, a, ..., gemm) for t in range(chunks), one t per thread, with
+    ``body`` a thread body's address: ``_chunk`` or ``_add_partials``.
+
+    The bodies are called by address (``pointer.py``), so each is compiled
+    once, as a kernel of its own, and not optimised and translated again
+    inside this parallel loop; one launcher serves both.
+    """
+    run = body_at(body)
+    for t in prange(chunks):
+        run(np.int64(t), a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz,
+            dw_partial, db_partial, chunks, group, arg, origins, runs, target, gemm)
+
+
+@kernel
+def _add_partials(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_partial,
+                  db_partial, chunks, group, arg, origins, runs, target, gemm):
+    """Thread t's slice of target = dw_partial.sum(axis=0): the weight gradient's
+    partial sums added (a thread body of ``_on_threads``; the other arguments
+    are unused)."""
+    k0, k1 = row_range(target.shape[0], chunks, t)
+    for k in range(k0, k1):
+        total = dw_partial[0, k]
+        for p in range(1, chunks):
+            total += dw_partial[p, k]
+        target[k] = total
+
+
+@kernel
+def _chunk(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_partial,
+           db_partial, chunks, group, arg, origins, runs, target, gemm):
+    """Thread t's share of ``_product``, which writes its partial dw and db to row t
+    of ``dw_partial`` (empty: a forward) and ``db_partial``.
+
+    Both directions run the same loop, so the GEMM has one call site: forward,
+    chunk t owns rows of z and the whole reduction; weight gradient, chunk t
+    owns a slice of z's rows (the reduction) and all of its partial dw. Rows are
+    split by whole pooling windows (``group`` rows; 1 without pooling); pooled,
+    the forward computes each block of rows into a buffer of its own and keeps
+    only its windows' maxima. With ``origins`` (patch_gradient) each block's
+    rows are added into ``target`` at their patches instead, rows split by
+    samples of ``group`` rows.
+    """
+    grad = dw_partial.shape[0] > 0
     patches = origins.shape[0] > 0
     pooled = not patches and (group > 1 or arg.shape[0] > 0)   # (1x1 windows: trivially)
     n = z.shape[1]
@@ -148,54 +203,59 @@ def _product(a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw, d
     m = row_off.shape[0]
     bf = b.reshape(-1)
     zf = z.reshape(-1)
-    dw_partial = np.empty((chunks if grad else 0, dw.shape[0]), dtype=np.float32)
-    db_partial = np.zeros((chunks, db.shape[0]), dtype=np.float32)
     rows_per_step = max(group, (_DEPTH if grad else _ROWS) // group * group)
-    for t in prange(chunks):
-        w0, w1 = row_range((pixels if grad else m) // group, chunks, t)
-        lo, hi = w0 * group, w1 * group
-        local = np.empty(rows_per_step * n if (pooled or patches) and not grad else 0,
-                         dtype=np.float32)
-        c = dw_partial[t] if grad else local
-        # the pooled weight gradient's dz, when it is not kept: a step at a time
-        own = np.empty((rows_per_step if grad and b.shape[0] == 0 else 0, b.shape[1]),
-                       dtype=np.float32)
-        source = own.reshape(-1) if own.shape[0] > 0 else bf
-        # (at least one step: an empty chunk still writes its zero partial dw)
-        for s in range(lo, max(hi, lo + 1), rows_per_step):
-            e = min(hi, s + rows_per_step)
-            if grad:
-                # this step's rows of dz, used by the GEMM while still in cache
-                if pooled:
-                    first = s if own.shape[0] > 0 else _FIRST
-                    route_to_max(y, dy, arg, group, code, alpha, own if own.shape[0] > 0 else b,
-                                 s // group, e // group, first, db_partial[t])
-                else:
-                    activation_grad_rows(z, y, dy, code, alpha, dz, s, e, db_partial[t])
-                    if b.shape[1] != n:
-                        copy_rows(dz, b, s, e)
-                rs, re, ks, ke = _FIRST, m, s, e
-                bs = _FIRST if own.shape[0] > 0 else s * ldb
+    gemm_rows = gemm_at(gemm)   # (called by address: its code is not compiled in here)
+    w0, w1 = row_range((pixels if grad else m) // group, chunks, t)
+    lo, hi = w0 * group, w1 * group
+    local = np.empty(rows_per_step * n if (pooled or patches) and not grad else 0,
+                     dtype=np.float32)
+    c = dw_partial[t] if grad else local
+    # the pooled weight gradient's dz, when it is not kept: a step at a time
+    own = np.empty((rows_per_step if grad and b.shape[0] == 0 else 0, b.shape[1]),
+                   dtype=np.float32)
+    source = own.reshape(-1) if own.shape[0] > 0 else bf
+    # (at least one step: an empty chunk still writes its zero partial dw)
+    for s in range(lo, max(hi, lo + 1), rows_per_step):
+        e = min(hi, s + rows_per_step)
+        if grad:
+            # this step's rows of dz, used by the GEMM while still in cache
+            if pooled:
+                first = s if own.shape[0] > 0 else _FIRST
+                route_to_max(y, dy, arg, group, code, alpha, own if own.shape[0] > 0 else b,
+                             s // group, e // group, first, db_partial[t])
             else:
-                if not (pooled or patches):
-                    c = zf[s * n:e * n]
-                rs, re, ks, ke, bs = s, e, _FIRST, col_off.shape[0], _FIRST
-            # the one GEMM call site; rows and reduction indexed from the step's start
-            gemm_rows(a, row_off[rs:re], _FIRST, re - rs, col_off[ks:ke], _FIRST, ke - ks,
-                      source[bs:], ldb, n, c, n, grad and s > lo)
-            if not grad:
-                if pooled:
-                    max_over_windows(local, e - s, group, y, s // group, arg)
-                    bias_activation_rows(y, bias, code, alpha, y, s // group, e // group)
-                elif patches:
-                    add_patches(local, s, e, group, n, origins, runs, target)
-                else:
-                    bias_activation_rows(z, bias, code, alpha, y, s, e)
-    if grad:  # (a parallel loop of no iterations still wakes every thread)
-        for k in prange(dw.shape[0]):
-            total = dw_partial[0, k]
-            for t in range(1, chunks):
-                total += dw_partial[t, k]
-            dw[k] = total
-    if db.shape[0] > 0:
-        sum_partials(db_partial, db)
+                activation_grad_rows(z, y, dy, code, alpha, dz, s, e, db_partial[t])
+                if b.shape[1] != n:
+                    copy_rows(dz, b, s, e)
+            rs, re, ks, ke = _FIRST, m, s, e
+            bs = _FIRST if own.shape[0] > 0 else s * ldb
+        else:
+            if not (pooled or patches):
+                c = zf[s * n:e * n]
+            rs, re, ks, ke, bs = s, e, _FIRST, col_off.shape[0], _FIRST
+        # the one GEMM call site; rows and reduction indexed from the step's start
+        gemm_rows(a, row_off[rs:re], _FIRST, re - rs, col_off[ks:ke], _FIRST, ke - ks,
+                  source[bs:], ldb, n, c, n, grad and s > lo)
+        if not grad:
+            if pooled:
+                max_over_windows(local, e - s, group, y, s // group, arg)
+                bias_activation_rows(y, bias, code, alpha, y, s // group, e // group)
+            elif patches:
+                add_patches(local, s, e, group, n, origins, runs, target)
+            else:
+                bias_activation_rows(z, bias, code, alpha, y, s, e)
+
+
+_F1, _F2, _I1, _I64 = types.float32[::1], types.float32[:, ::1], types.int64[::1], types.int64
+#: the one signature the thread bodies are compiled for (``_on_threads``'s arguments)
+_BODY_SIGNATURE = types.none(_I64, _F1, _I1, _I1, _F2, _I64, _F1, _I64, types.float32, _F2,
+                              _F2, _F2, _F2, _F2, _F2, _I64, _I64, types.int8[:, ::1], _I1,
+                              _I1, _F1, _I64)
+body_at = function_at(_BODY_SIGNATURE)
+
+
+@functools.lru_cache(maxsize=None)
+def _entries():
+    """The addresses of gemm_rows, ``_chunk`` and ``_add_partials``."""
+    return (gemm_address(), np.int64(address_of(_chunk, _BODY_SIGNATURE)),
+            np.int64(address_of(_add_partials, _BODY_SIGNATURE)))
