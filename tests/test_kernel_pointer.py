@@ -1,5 +1,6 @@
 """Kernels calling a compiled kernel by its address (``kernels/cpu/pointer.py``)."""
 import numpy as np
+import pytest
 from numba import njit, prange, types
 
 from nbkeras.kernels.cpu.pointer import address_of, function_at
@@ -45,3 +46,12 @@ def test_the_caller_holds_no_copy_of_the_callee():
 def test_the_address_is_the_same_for_every_call():
     first = address_of(_scaled_cumsum, _SIGNATURE)
     assert first == address_of(_scaled_cumsum, _SIGNATURE) and first > 0
+
+
+def test_an_inner_kernel_refuses_a_call_from_python():
+    """Kernels built without a Python entry (``kernel(inner=True)``) would crash
+    if Python called them; they raise instead."""
+    from nbkeras.kernels.cpu import activations, products
+    for inner in (activations.activate, products._chunk):
+        with pytest.raises(TypeError, match="inside other kernels only"):
+            inner(1, np.float32(0.5), np.float32(0.0))

@@ -1,5 +1,5 @@
 """CPU kernels (@njit). Same names and signatures as ``nbkeras.kernels.cuda``."""
-from .activations import (activate, derivative, bias_activation_forward,
+from .activations import (bias_activation_forward,
                           bias_activation_backward, softmax_forward, softmax_backward)
 from .dense import matmul, dense_forward, dense_backward
 from .conv import conv2d_forward, conv2d_backward, conv2d_pool_forward, conv2d_pool_backward

@@ -27,6 +27,7 @@ import sys
 
 from numba import njit
 from numba.core import caching, config
+from numba.core.registry import CPUDispatcher
 
 FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 
@@ -113,15 +114,33 @@ def _install_cache_stamp():
 _install_cache_stamp()
 
 
-def kernel(fn=None, *, parallel=False, inline=False):
+class InnerKernel(CPUDispatcher):
+    """A kernel that only other kernels call: compiled without the Python entry
+    Numba would otherwise build for it (and without a C entry), which saves
+    a fifth to a third of a small kernel's compile. Called from Python it would
+    crash, so it refuses instead."""
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f"{self.py_func.__module__}.{self.py_func.__name__} runs inside "
+                        "other kernels only: it has no Python entry")
+
+
+def kernel(fn=None, *, parallel=False, inline=False, inner=False):
     """Compile ``fn`` as a CPU kernel: ``@kernel``, ``@kernel(parallel=True)``.
 
     ``inline=True`` is for helpers of a kernel: Numba pastes their code into the
     caller instead of compiling them as a function of their own. A callee
     compiled on its own is optimised and translated again inside every caller,
     and again at each level above (the GEMM's tile code was compiled five times
-    per product kernel), so the big helpers of one entry point are inlined."""
+    per product kernel), so the big helpers of one entry point are inlined.
+
+    ``inner=True`` is for a kernel called only by kernels (directly or by its
+    address, ``pointer.py``): see :class:`InnerKernel`."""
     def wrap(f):
-        return njit(cache=True, fastmath=set(FASTMATH), parallel=parallel, nogil=True,
-                    inline="always" if inline else "never")(f)
+        options = dict(no_cpython_wrapper=True, no_cfunc_wrapper=True) if inner else {}
+        dispatcher = njit(cache=True, fastmath=set(FASTMATH), parallel=parallel, nogil=True,
+                          inline="always" if inline else "never", **options)(f)
+        if inner:
+            dispatcher.__class__ = InnerKernel
+        return dispatcher
     return wrap(fn) if fn is not None else wrap

@@ -33,10 +33,10 @@ def row_range(rows, chunks, t):
     return r0, min(rows, r0 + step)
 
 
-row_range = kernel(row_range)
+row_range = kernel(inner=True)(row_range)
 
 
-@kernel
+@kernel(inner=True)
 def _sigmoid(x):
     if x >= _ZERO:
         return _ONE / (_ONE + np.float32(math.exp(-x)))
@@ -44,7 +44,7 @@ def _sigmoid(x):
     return e / (_ONE + e)
 
 
-@kernel
+@kernel(inner=True)
 def activate(code, x, alpha):
     """f(x) for activation ``code``; ``alpha`` is leaky_relu's slope or elu's alpha."""
     if code == RELU:
@@ -74,7 +74,7 @@ def activate(code, x, alpha):
     return x
 
 
-@kernel
+@kernel(inner=True)
 def derivative(code, x, y, alpha):
     """f'(x) for activation ``code``, given the input ``x`` and output ``y``."""
     if code == RELU:
@@ -107,7 +107,7 @@ def derivative(code, x, y, alpha):
     return _ONE
 
 
-@kernel
+@kernel(inner=True)
 def bias_activation_rows(z, b, code, alpha, y, r0, r1):
     """Rows [r0, r1): z += b (when ``b`` is non-empty), y = f(z). ``y`` may be ``z``.
 
@@ -143,7 +143,7 @@ def bias_activation_rows(z, b, code, alpha, y, r0, r1):
                 y[r, c] = activate(code, z[r, c], alpha)
 
 
-@kernel
+@kernel(inner=True)
 def activation_grad_rows(z, y, dy, code, alpha, dz, r0, r1, db_partial):
     """Rows [r0, r1): dz = dy * f'(z); adds the column sums of dz into ``db_partial``
     (skipped when it is empty). ``dz`` may be ``dy``. ReLU and linear get

@@ -38,7 +38,7 @@ def padded_width(n):
 _padded_width = kernel(inline=True)(padded_width)
 
 
-@kernel
+@kernel(inner=True)
 def _tile_rows(nv):
     """Rows of the tile used for a panel of ``nv`` vectors."""
     return MR4 if nv == 4 else (MR2 if nv == 2 else MR1)
@@ -72,7 +72,7 @@ def _panel(a, row_off, r0, r1, col_off, k0, k1, b, b0, ldb, c, c0, ldc, accumula
     return valid
 
 
-@kernel
+@kernel(inner=True)
 def gemm_rows(a, row_off, r0, r1, col_off, k0, k1, b, ldb, n, c, ldc, accumulate):
     """c[r*ldc : r*ldc+n] (+)= sum_{k0<=p<k1} a[row_off[r] + col_off[p]] * b[p*ldb : p*ldb+n]
     for r in [r0, r1). ``a``, ``b``, ``c`` are flat float32 arrays; every B row
@@ -139,7 +139,7 @@ def pack_b(b, n, out):
         _pack_slice(flat, kb, min(k, kb + depth), ldb, n, out[kb * npad:])
 
 
-@kernel
+@kernel(inner=True)
 def _panel_vectors(left):
     """Vectors in the next column panel when ``left`` vectors of columns remain."""
     return 4 if left >= 4 and V == 16 else (2 if left >= 2 else 1)
@@ -216,7 +216,7 @@ def pad_columns(m, width):
     return out
 
 
-@kernel
+@kernel(inner=True)
 def copy_rows(src, dst, r0, r1):
     """dst[r, :n] = src[r] for rows [r0, r1) of a (rows, n) ``src`` into a wider
     ``dst`` (loops: Numba's 2-D slice assignment took seconds to compile)."""

@@ -36,7 +36,7 @@ _ZERO = np.float32(0.0)
 _ONE = np.float32(1.0)
 
 
-@kernel
+@kernel(inner=True)
 def _column_sums(x, r0, r1, out):
     """out[c] = sum of x[r0:r1, c]."""
     cols = x.shape[1]
@@ -47,7 +47,7 @@ def _column_sums(x, r0, r1, out):
             out[c] += x[r, c]
 
 
-@kernel
+@kernel(inner=True)
 def _column_square_deviations(x, mean, r0, r1, out):
     """out[c] = sum of (x[r0:r1, c] - mean[c])**2."""
     cols = x.shape[1]
@@ -59,7 +59,7 @@ def _column_square_deviations(x, mean, r0, r1, out):
             out[c] += d * d
 
 
-@kernel
+@kernel(inner=True)
 def _scale_shift_rows(x, center, scale, shift, y, r0, r1):
     """Rows [r0, r1): y = (x - center) * scale + shift, per column."""
     cols = x.shape[1]
@@ -68,7 +68,7 @@ def _scale_shift_rows(x, center, scale, shift, y, r0, r1):
             y[r, c] = (x[r, c] - center[c]) * scale[c] + shift[c]
 
 
-@kernel
+@kernel(inner=True)
 def _affine(gamma, beta, inv_std, scale, shift):
     """scale = inv_std * gamma, shift = beta (gamma/beta empty: 1/0)."""
     has_gamma = gamma.shape[0] > 0
@@ -78,7 +78,7 @@ def _affine(gamma, beta, inv_std, scale, shift):
         shift[c] = beta[c] if has_beta else _ZERO
 
 
-@kernel
+@kernel(inner=True)
 def _batchnorm_grad_sums(x, mean, inv_std, dy, r0, r1, out):
     """out[:C] = column sums of dy, out[C:] = column sums of dy * xhat, rows [r0, r1)."""
     cols = x.shape[1]
@@ -93,7 +93,7 @@ def _batchnorm_grad_sums(x, mean, inv_std, dy, r0, r1, out):
             sdx[c] += d * ((x[r, c] - mean[c]) * inv_std[c])
 
 
-@kernel
+@kernel(inner=True)
 def _batchnorm_dx_rows(x, mean, dy, scale, a, b, dx, r0, r1):
     """Rows [r0, r1): dx = scale * (dy - a - (x - mean) * b), per column."""
     cols = x.shape[1]
@@ -186,7 +186,7 @@ def batchnorm_backward(x, gamma, mean, inv_std, dy, dx, dgamma, dbeta, chunks):
         _batchnorm_dx_rows(x, mean, dy, scale, a, b, dx, r0, r1)
 
 
-@kernel
+@kernel(inner=True)
 def _layernorm_rows(x, gamma, beta, eps32, y, mean, inv_std, r0, r1):
     """Rows [r0, r1) of ``layernorm_forward``."""
     cols = x.shape[1]
@@ -217,7 +217,7 @@ def _layernorm_rows(x, gamma, beta, eps32, y, mean, inv_std, r0, r1):
                 y[r, c] += beta[c]
 
 
-@kernel
+@kernel(inner=True)
 def _layernorm_grad_rows(x, gamma, mean, inv_std, dy, dx, pgamma, pbeta, r0, r1):
     """Rows [r0, r1) of ``layernorm_backward``; dgamma/dbeta sums of these rows
     into ``pgamma``/``pbeta`` (zeroed here; skipped when empty). Each loop over a

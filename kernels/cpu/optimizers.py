@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 
-@kernel
+@kernel(inner=True)
 def _decayed(wi, wd32, lr32, decay):
     """Keras's decoupled weight decay, applied before the update: w - w*wd*lr."""
     return wi - wi * wd32 * lr32 if decay else wi

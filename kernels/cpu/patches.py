@@ -16,7 +16,7 @@ from ._jit import kernel
 _ZERO = np.float32(0.0)
 
 
-@kernel
+@kernel(inner=True)
 def add_patches(block, s, e, group, n, origins, runs, target):
     """Rows [s, e) of the product (``block`` holds them flat, rows of ``n``) added
     into ``target`` at their patches: row r's n values are ``runs.shape[0]``

@@ -21,7 +21,7 @@ from .activations import derivative
 _ZERO = np.float32(0.0)
 
 
-@kernel
+@kernel(inner=True)
 def max_over_windows(block, rows, group, y, w0, arg):
     """y[w0 + i] = the maximum of rows [i*group, (i+1)*group) of ``block`` (flat,
     rows of y's width) for each whole window i of the first ``rows`` rows; NaN
@@ -92,7 +92,7 @@ def _max_of_rows(window, group, out, at, keep):
             out[c] = v if win else out[c]
 
 
-@kernel
+@kernel(inner=True)
 def route_to_max(y, dy, arg, group, code, alpha, b, w0, w1, first, db_partial):
     """For windows [w0, w1): g = dy * f'(pooled output) (f's derivative from its
     output, as for every activation that may be fused); row w*group + arg - first
