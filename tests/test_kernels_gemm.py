@@ -1,5 +1,6 @@
 """The tiled GEMM (``kernels/cpu/gemm.py`` on the micro-kernel of ``tile.py``)."""
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from nbkeras.kernels.codes import ACTIVATION_CODES
@@ -53,6 +54,30 @@ def test_dense_relu_in_place_gradient(ops, n, k, m, seed):
     np.testing.assert_allclose(dw, x.T.astype(np.float64) @ g, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(db, g.sum(0), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(dx, g @ w.T.astype(np.float64), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("samples, features, chunks", [
+    (100, 40, 2),     # short reduction: split by rows of dw, no partial sums
+    (2100, 40, 2),    # long reduction: split by samples, partial dw added
+    (100, 20, 2),     # too few rows of dw to split by them
+    (100, 300, 3),
+])
+def test_weight_gradient_either_split(ops, samples, features, chunks):
+    """The two ways a dense weight gradient is split over the threads
+    (``products._product``) give the same dw, db and dz."""
+    rng = np.random.default_rng(samples + features)
+    x = rng.standard_normal((samples, features)).astype(np.float32)
+    w = rng.standard_normal((features, 24)).astype(np.float32)
+    z = rng.standard_normal((samples, 24)).astype(np.float32)
+    dy = rng.standard_normal((samples, 24)).astype(np.float32)
+    relu = ACTIVATION_CODES["relu"]
+    dz, dw, db = np.empty_like(z), np.empty_like(w), np.empty(24, np.float32)
+    ops.dense_backward(x, w, z, z, dy, relu, np.float32(0), dz, dw, db,
+                       np.empty((0, 0), np.float32), chunks)
+    g = dy * (z > 0)
+    np.testing.assert_array_equal(dz, g)
+    np.testing.assert_allclose(dw, x.T.astype(np.float64) @ g, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(db, g.sum(0, dtype=np.float64), rtol=1e-4, atol=1e-3)
 
 
 def test_weights_packed_once_cover_every_slice_and_partial_panel(ops):
