@@ -203,9 +203,10 @@ def _chunk(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_p
     """Thread t's share of ``_product``, which writes its partial dw and db to row t
     of ``dw_partial`` (empty: a forward) and ``db_partial``.
 
-    Both directions run the same loop, so the GEMM has one call site: forward,
-    chunk t owns rows of z and the whole reduction; weight gradient, chunk t
-    owns a slice of z's rows (the reduction) and all of its partial dw. Rows are
+    Both directions run the same loop: forward, chunk t owns rows of z and the
+    whole reduction; weight gradient, chunk t owns a slice of z's rows (the
+    reduction) and all of its partial dw (or, with partials of no columns, only
+    makes its rows of dz). Rows are
     split by whole pooling windows (``group`` rows; 1 without pooling); pooled,
     the forward computes each block of rows into a buffer of its own and keeps
     only its windows' maxima. With ``origins`` (patch_gradient) each block's
@@ -251,7 +252,7 @@ def _chunk(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_p
             if not (pooled or patches):
                 c = zf[s * n:e * n]
             rs, re, ks, ke, bs = s, e, _FIRST, col_off.shape[0], _FIRST
-        # the one GEMM call site; rows and reduction indexed from the step's start
+        # rows and reduction indexed from the step's start
         if not dz_only:
             gemm_rows(a, row_off[rs:re], _FIRST, re - rs, col_off[ks:ke], _FIRST, ke - ks,
                       source[bs:], ldb, n, c, n, grad and s > lo)
