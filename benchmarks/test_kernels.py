@@ -254,6 +254,34 @@ def test_conv_maxpool_forward(benchmark, ops, chunks, first_layer, impl):
     assert _rel_err(y, want) < 1e-5
 
 
+@pytest.mark.parametrize("split", ["by rows of dw", "by samples"])
+@pytest.mark.parametrize("batch, features, units", [(32, 1024, 64), (128, 784, 256)])
+def test_dense_weight_gradient(benchmark, ops, chunks, monkeypatch, batch, features, units,
+                               split):
+    """A dense layer's backward without dx (dz, db, dw): its short reduction split
+    by rows of dw (the default, ``products._product``) against split by samples
+    with per-thread partial dws added afterwards (forced here)."""
+    from nbkeras.kernels.cpu import products
+    if split == "by samples":
+        monkeypatch.setattr(products, "_ROWS_EACH", 1 << 62)
+    benchmark.group = f"dense weight gradient {features}->{units}, batch {batch}"
+    rng = np.random.default_rng(batch)
+    x = rng.standard_normal((batch, features), dtype=np.float32)
+    w = rng.standard_normal((features, units), dtype=np.float32)
+    z = rng.standard_normal((batch, units), dtype=np.float32)
+    dy = rng.standard_normal((batch, units), dtype=np.float32)
+    dz, dw, db = np.empty_like(z), np.empty_like(w), np.empty(units, np.float32)
+    none = np.empty((0, 0), np.float32)
+    run = lambda: ops.dense_backward(x, w, z, z, dy, RELU, np.float32(0), dz, dw, db, none,
+                                     chunks)
+    run()  # warm-up
+    benchmark(run)
+    _record_gflops(benchmark, 2.0 * batch * features * units)
+    g = dy.astype(np.float64) * (z > 0)
+    assert _rel_err(dw, x.T.astype(np.float64) @ g) < 1e-5
+    assert _rel_err(db, g.sum(0)) < 1e-5
+
+
 def _adam_reference(w, g, m, v, step, lr=0.001, b1=0.9, b2=0.999, eps=1e-7):
     """Keras 3's Adam step in float32 NumPy (epsilon outside the sqrt)."""
     f = np.float32
