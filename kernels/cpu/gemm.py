@@ -14,7 +14,6 @@ import numpy as np
 from numba import types
 
 from ._jit import kernel
-from .pointer import address_of, function_at
 from .tile import tile_fma, V
 
 #: tile rows for a panel of 1, 2 and 4 vectors, measured one core, data in L1.
@@ -105,18 +104,12 @@ def gemm_rows(a, row_off, r0, r1, col_off, k0, k1, b, ldb, n, c, ldc, accumulate
 
 
 _F32, _I64 = types.float32[::1], types.int64[::1]
-#: the one signature gemm_rows is compiled for: callers reach it by its address
-#: (``pointer.py``), so its tiles are compiled once, not again in each caller
+#: the one signature gemm_rows is compiled for: its caller reaches it by its
+#: address (``pointer.py``, ``products.py``), so its tiles are compiled once,
+#: not again in each caller
 GEMM_SIGNATURE = types.none(_F32, _I64, types.int64, types.int64, _I64, types.int64,
                             types.int64, _F32, types.int64, types.int64, _F32, types.int64,
                             types.boolean)
-#: inside a kernel: ``gemm = gemm_at(address)`` then ``gemm(...)`` as gemm_rows
-gemm_at = function_at(GEMM_SIGNATURE)
-
-
-def gemm_address():
-    """The address a kernel calls gemm_rows at (an argument, never a constant)."""
-    return np.int64(address_of(gemm_rows, GEMM_SIGNATURE))
 
 
 @kernel(inline=True)

@@ -32,7 +32,7 @@ from numba import prange, types
 
 from ._jit import kernel
 from .activations import bias_activation_rows, activation_grad_rows, row_range, sum_partials
-from .gemm import gemm_address, gemm_at, copy_rows, pack_b, padded_width
+from .gemm import GEMM_SIGNATURE, gemm_rows, copy_rows, pack_b, padded_width
 from .tile import V
 from .patches import add_patches
 from .pointer import address_of, function_at
@@ -153,24 +153,24 @@ def _product(a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw, d
     dw_partial = np.empty((chunks if grad else 0, 0 if by_rows else dw.shape[0]),
                           dtype=np.float32)
     db_partial = np.zeros((chunks, db.shape[0]), dtype=np.float32)
-    gemm, chunk, add = _entries()
+    callees, chunk, add = _entries()
     args = (a, row_off, col_off, b, np.int64(ldb), bias, np.int64(code), np.float32(alpha), z, y,
             dy, dz, dw_partial, db_partial, np.int64(chunks), np.int64(group), arg, origins,
-            runs, target, gemm)
+            runs, target, callees)
     _on_threads(chunk, *args)
     if by_rows:
         dw_rows = dw.reshape(m, z.shape[1])
         product_rows(a, row_off, col_off, b, _EMPTY1, LINEAR, 0.0, dw_rows, dw_rows, chunks)
     elif grad:
-        _on_threads(add, *args[:19], dw, gemm)
+        _on_threads(add, *args[:19], dw, callees)
     if db.shape[0] > 0:
         sum_partials(db_partial, db)
 
 
 @kernel(parallel=True)
 def _on_threads(body, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_partial,
-                db_partial, chunks, group, arg, origins, runs, target, gemm):
-    """body(t, a, ..., gemm) for t in range(chunks), one t per thread, with
+                db_partial, chunks, group, arg, origins, runs, target, callees):
+    """body(t, a, ..., callees) for t in range(chunks), one t per thread, with
     ``body`` a thread body's address: ``_chunk`` or ``_add_partials``.
 
     The bodies are called by address (``pointer.py``), so each is compiled
@@ -180,12 +180,12 @@ def _on_threads(body, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, 
     run = body_at(body)
     for t in prange(chunks):
         run(np.int64(t), a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz,
-            dw_partial, db_partial, chunks, group, arg, origins, runs, target, gemm)
+            dw_partial, db_partial, chunks, group, arg, origins, runs, target, callees)
 
 
 @kernel(inner=True)
 def _add_partials(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_partial,
-                  db_partial, chunks, group, arg, origins, runs, target, gemm):
+                  db_partial, chunks, group, arg, origins, runs, target, callees):
     """Thread t's slice of target = dw_partial.sum(axis=0): the weight gradient's
     partial sums added (a thread body of ``_on_threads``; the other arguments
     are unused)."""
@@ -199,7 +199,7 @@ def _add_partials(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, d
 
 @kernel(inner=True)
 def _chunk(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_partial,
-           db_partial, chunks, group, arg, origins, runs, target, gemm):
+           db_partial, chunks, group, arg, origins, runs, target, callees):
     """Thread t's share of ``_product``, which writes its partial dw and db to row t
     of ``dw_partial`` (empty: a forward) and ``db_partial``.
 
@@ -223,7 +223,13 @@ def _chunk(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_p
     bf = b.reshape(-1)
     zf = z.reshape(-1)
     rows_per_step = max(group, (_DEPTH if grad else _ROWS) // group * group)
-    gemm_rows = gemm_at(gemm)   # (called by address: its code is not compiled in here)
+    # the kernels called by address (``_CALLEES``): their code is not compiled in here
+    gemm = _gemm_at(callees[0])
+    route = _route_at(callees[1])
+    grad_rows = _grad_at(callees[2])
+    window_max = _max_at(callees[3])
+    epilogue = _epilogue_at(callees[4])
+    patch_add = _patches_at(callees[5])
     w0, w1 = row_range((pixels if grad else m) // group, chunks, t)
     lo, hi = w0 * group, w1 * group
     local = np.empty(rows_per_step * n if (pooled or patches) and not grad else 0,
@@ -240,10 +246,10 @@ def _chunk(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_p
             # this step's rows of dz, used by the GEMM while still in cache
             if pooled:
                 first = s if own.shape[0] > 0 else _FIRST
-                route_to_max(y, dy, arg, group, code, alpha, own if own.shape[0] > 0 else b,
-                             s // group, e // group, first, db_partial[t])
+                route(y, dy, arg, group, code, alpha, own if own.shape[0] > 0 else b,
+                      s // group, e // group, first, db_partial[t])
             else:
-                activation_grad_rows(z, y, dy, code, alpha, dz, s, e, db_partial[t])
+                grad_rows(z, y, dy, code, alpha, dz, s, e, db_partial[t])
                 if b.shape[1] != n:
                     copy_rows(dz, b, s, e)
             rs, re, ks, ke = _FIRST, m, s, e
@@ -254,32 +260,48 @@ def _chunk(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_p
             rs, re, ks, ke, bs = s, e, _FIRST, col_off.shape[0], _FIRST
         # rows and reduction indexed from the step's start
         if not dz_only:
-            gemm_rows(a, row_off[rs:re], _FIRST, re - rs, col_off[ks:ke], _FIRST, ke - ks,
-                      source[bs:], ldb, n, c, n, grad and s > lo)
+            gemm(a, row_off[rs:re], _FIRST, re - rs, col_off[ks:ke], _FIRST, ke - ks,
+                 source[bs:], ldb, n, c, n, grad and s > lo)
         if not grad:
             if pooled:
-                max_over_windows(local, e - s, group, y, s // group, arg)
-                bias_activation_rows(y, bias, code, alpha, y, s // group, e // group)
+                window_max(local, e - s, group, y, s // group, arg)
+                epilogue(y, bias, code, alpha, y, s // group, e // group)
             elif patches:
-                add_patches(local, s, e, group, n, origins, runs, target)
+                patch_add(local, s, e, group, n, origins, runs, target)
             else:
-                bias_activation_rows(z, bias, code, alpha, y, s, e)
+                epilogue(z, bias, code, alpha, y, s, e)
 
 
 _F1, _F2, _I1, _I64 = types.float32[::1], types.float32[:, ::1], types.int64[::1], types.int64
+_I8, _F32 = types.int8[:, ::1], types.float32
 #: the one signature the thread bodies are compiled for (``_on_threads``'s arguments)
-_BODY_SIGNATURE = types.none(_I64, _F1, _I1, _I1, _F2, _I64, _F1, _I64, types.float32, _F2,
-                              _F2, _F2, _F2, _F2, _F2, _I64, _I64, types.int8[:, ::1], _I1,
-                              _I1, _F1, _I64)
+_BODY_SIGNATURE = types.none(_I64, _F1, _I1, _I1, _F2, _I64, _F1, _I64, _F32, _F2, _F2, _F2,
+                             _F2, _F2, _F2, _I64, _I64, _I8, _I1, _I1, _F1, _I1)
 body_at = function_at(_BODY_SIGNATURE)
+#: the kernels ``_chunk`` calls by address, in the order of its ``callees``,
+#: each for its one signature: linked in, their code would be optimised and
+#: translated again as part of ``_chunk``'s
+_CALLEES = (
+    (gemm_rows, GEMM_SIGNATURE),
+    (route_to_max, types.none(_F2, _F2, _I8, _I64, _I64, _F32, _F2, _I64, _I64, _I64, _F1)),
+    (activation_grad_rows, types.none(_F2, _F2, _F2, _I64, _F32, _F2, _I64, _I64, _F1)),
+    (max_over_windows, types.none(_F1, _I64, _I64, _F2, _I64, _I8)),
+    (bias_activation_rows, types.none(_F2, _F1, _I64, _F32, _F2, _I64, _I64)),
+    (add_patches, types.none(_F1, _I64, _I64, _I64, _I64, _I1, _I1, _F1)),
+)
+_gemm_at, _route_at, _grad_at, _max_at, _epilogue_at, _patches_at = (
+    function_at(signature) for _, signature in _CALLEES)
 
 
 @functools.lru_cache(maxsize=None)
 def _entries():
-    """The addresses of gemm_rows, ``_chunk`` and ``_add_partials``.
+    """The addresses ``_chunk`` calls (``_CALLEES``), and those of ``_chunk`` and
+    ``_add_partials``.
 
-    ``_chunk`` (with its callees, the longest compile) comes first and the GEMM
-    after it: the helper process (``prewarm.py``) compiles the recorded order
-    from its end, so it does the GEMM while this process does ``_chunk``."""
+    ``_chunk`` comes first and the GEMM last: the helper process
+    (``prewarm.py``) compiles the recorded order from its end, so it does the
+    GEMM while this process does ``_chunk``."""
     chunk = np.int64(address_of(_chunk, _BODY_SIGNATURE))
-    return (gemm_address(), chunk, np.int64(address_of(_add_partials, _BODY_SIGNATURE)))
+    callees = [address_of(kernel, signature) for kernel, signature in _CALLEES[::-1]]
+    return (np.array(callees[::-1], dtype=np.int64), chunk,
+            np.int64(address_of(_add_partials, _BODY_SIGNATURE)))
