@@ -298,10 +298,11 @@ def _entries():
     """The addresses ``_chunk`` calls (``_CALLEES``), and those of ``_chunk`` and
     ``_add_partials``.
 
-    ``_chunk`` comes first and the GEMM last: the helper process
-    (``prewarm.py``) compiles the recorded order from its end, so it does the
-    GEMM while this process does ``_chunk``."""
+    The order is the compile order the helper process (``prewarm.py``) is
+    recorded with, and it compiles that list from its end: this process takes
+    ``_chunk`` and the GEMM, the largest two, while the helper takes the
+    optimizer, loss and launcher kernels and then the epilogues from the last."""
     chunk = np.int64(address_of(_chunk, _BODY_SIGNATURE))
-    callees = [address_of(kernel, signature) for kernel, signature in _CALLEES[::-1]]
-    return (np.array(callees[::-1], dtype=np.int64), chunk,
+    callees = [address_of(kernel, signature) for kernel, signature in _CALLEES]
+    return (np.array(callees, dtype=np.int64), chunk,
             np.int64(address_of(_add_partials, _BODY_SIGNATURE)))
