@@ -103,13 +103,13 @@ def gemm_rows(a, row_off, r0, r1, col_off, k0, k1, b, ldb, n, c, ldc, accumulate
                     n, c, ldc, accumulate or kb > k0, arow, scratch)
 
 
-_F32, _I64 = types.float32[::1], types.int64[::1]
+_FLOATS, _OFFSETS = types.float32[::1], types.int64[::1]
 #: the one signature gemm_rows is compiled for: its caller reaches it by its
 #: address (``pointer.py``, ``products.py``), so its tiles are compiled once,
 #: not again in each caller
-GEMM_SIGNATURE = types.none(_F32, _I64, types.int64, types.int64, _I64, types.int64,
-                            types.int64, _F32, types.int64, types.int64, _F32, types.int64,
-                            types.boolean)
+GEMM_SIGNATURE = types.none(_FLOATS, _OFFSETS, types.int64, types.int64, _OFFSETS,
+                            types.int64, types.int64, _FLOATS, types.int64, types.int64,
+                            _FLOATS, types.int64, types.boolean)
 
 
 @kernel(inline=True)

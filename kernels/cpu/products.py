@@ -18,12 +18,13 @@ the end.
 A is read through offset tables (``gemm.py``), so a dense layer, a convolution
 and their transposes are all one compiled thread body, ``_chunk``, run on every
 thread by one parallel launcher, ``_on_threads``. Both are reached by address
-(``pointer.py``), as is the GEMM from ``_chunk``: Numba would otherwise
-optimise and translate each callee's code again inside every caller (LLVM
-inlined the GEMM at each call site: a second call site took the entry's
-compile from 10 to 18 s), and the parallel loop's body once more for its
-gufunc. So each piece compiles once, for one signature. The callers (dense,
-conv) are plain Python functions, as a CUDA kernel's host launcher would be.
+(``pointer.py``), as are the kernels ``_chunk`` calls (``_CALLEES``: the GEMM,
+the epilogues, dz and col2im): Numba would otherwise optimise and translate
+each callee's code again inside every caller (LLVM inlined the GEMM at each
+call site: a second call site took the entry's compile from 10 to 18 s), and
+the parallel loop's body once more for its gufunc. So each piece compiles
+once, for one signature. The callers (dense, conv) are plain Python
+functions, as a CUDA kernel's host launcher would be.
 """
 import functools
 
@@ -177,7 +178,7 @@ def _on_threads(body, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, 
     once, as a kernel of its own, and not optimised and translated again
     inside this parallel loop; one launcher serves both.
     """
-    run = body_at(body)
+    run = _body_at(body)
     for t in prange(chunks):
         run(np.int64(t), a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz,
             dw_partial, db_partial, chunks, group, arg, origins, runs, target, callees)
@@ -277,7 +278,7 @@ _I8, _F32 = types.int8[:, ::1], types.float32
 #: the one signature the thread bodies are compiled for (``_on_threads``'s arguments)
 _BODY_SIGNATURE = types.none(_I64, _F1, _I1, _I1, _F2, _I64, _F1, _I64, _F32, _F2, _F2, _F2,
                              _F2, _F2, _F2, _I64, _I64, _I8, _I1, _I1, _F1, _I1)
-body_at = function_at(_BODY_SIGNATURE)
+_body_at = function_at(_BODY_SIGNATURE)
 #: the kernels ``_chunk`` calls by address, in the order of its ``callees``,
 #: each for its one signature: linked in, their code would be optimised and
 #: translated again as part of ``_chunk``'s
