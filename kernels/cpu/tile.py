@@ -81,6 +81,18 @@ def tile_fma(typingctx, mr, nv, k, a, arow, acol, acol0, b, b0, ldb, c, c0, ldc,
 
         row_base = [builder.gep(a_ptr, [builder.load(builder.gep(arow_ptr, [_const(i)]))])
                     for i in range(rows)]
+        # C's rows are read (accumulate) or written once, after the whole
+        # reduction: fetched now, they arrive while the tile computes
+        prefetch = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer(), _I32,
+                                                            _I32, _I32]), "llvm.prefetch.p0i8")
+        for i in range(rows):
+            c_row = builder.gep(c_ptr, [builder.add(c0_, builder.mul(_const(i), ldc_))])
+            for offset in sorted({0, vectors * V - 1}):
+                target = builder.bitcast(builder.gep(c_row, [_const(offset)]),
+                                         ir.IntType(8).as_pointer())
+                builder.call(prefetch, [target, ir.Constant(_I32, 1), ir.Constant(_I32, 3),
+                                        ir.Constant(_I32, 1)])
         entry = builder.basic_block
         loop = builder.append_basic_block("tile.loop")
         done = builder.append_basic_block("tile.done")
