@@ -117,6 +117,6 @@ def test_one_compiled_product_serves_every_caller(ops):
     ops.dense_backward(xd, wd, zd, zd, np.ones_like(zd), 0, np.float32(0), np.empty_like(zd),
                        np.empty_like(wd), np.empty(0, np.float32), np.empty_like(xd), 1)
     ops.matmul(xd, wd, zd, 3)
-    for kernel in (products._on_threads, products._chunk, products._add_partials,
+    for kernel in (products.on_threads, products._chunk, products._add_partials,
                    gemm.gemm_rows):
         assert len(kernel.signatures) == 1, (kernel, kernel.signatures)

@@ -17,7 +17,7 @@ the end.
 
 A is read through offset tables (``gemm.py``), so a dense layer, a convolution
 and their transposes are all one compiled thread body, ``_chunk``, run on every
-thread by one parallel launcher, ``_on_threads``. Both are reached by address
+thread by one parallel launcher, ``on_threads``. Both are reached by address
 (``pointer.py``), as are the kernels ``_chunk`` calls (``_CALLEES``: the GEMM,
 the epilogues, dz and col2im): Numba would otherwise optimise and translate
 each callee's code again inside every caller (LLVM inlined the GEMM at each
@@ -158,18 +158,18 @@ def _product(a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw, d
     args = (a, row_off, col_off, b, np.int64(ldb), bias, np.int64(code), np.float32(alpha), z, y,
             dy, dz, dw_partial, db_partial, np.int64(chunks), np.int64(group), arg, origins,
             runs, target, callees)
-    _on_threads(chunk, *args)
+    on_threads(chunk, *args)
     if by_rows:
         dw_rows = dw.reshape(m, z.shape[1])
         product_rows(a, row_off, col_off, b, _EMPTY1, LINEAR, 0.0, dw_rows, dw_rows, chunks)
     elif grad:
-        _on_threads(add, *args[:19], dw, callees)
+        on_threads(add, *args[:19], dw, callees)
     if db.shape[0] > 0:
         sum_partials(db_partial, db)
 
 
 @kernel(parallel=True)
-def _on_threads(body, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_partial,
+def on_threads(body, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_partial,
                 db_partial, chunks, group, arg, origins, runs, target, callees):
     """body(t, a, ..., callees) for t in range(chunks), one t per thread, with
     ``body`` a thread body's address: ``_chunk`` or ``_add_partials``.
@@ -188,7 +188,7 @@ def _on_threads(body, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, 
 def _add_partials(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_partial,
                   db_partial, chunks, group, arg, origins, runs, target, callees):
     """Thread t's slice of target = dw_partial.sum(axis=0): the weight gradient's
-    partial sums added (a thread body of ``_on_threads``; the other arguments
+    partial sums added (a thread body of ``on_threads``; the other arguments
     are unused)."""
     k0, k1 = row_range(target.shape[0], chunks, t)
     for k in range(k0, k1):
@@ -225,12 +225,12 @@ def _chunk(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_p
     zf = z.reshape(-1)
     rows_per_step = max(group, (_DEPTH if grad else _ROWS) // group * group)
     # the kernels called by address (``_CALLEES``): their code is not compiled in here
-    gemm = _gemm_at(callees[0])
-    route = _route_at(callees[1])
-    grad_rows = _grad_at(callees[2])
-    window_max = _max_at(callees[3])
-    epilogue = _epilogue_at(callees[4])
-    patch_add = _patches_at(callees[5])
+    gemm = gemm_at(callees[GEMM])
+    route = _route_at(callees[ROUTE])
+    grad_rows = _grad_at(callees[GRAD])
+    window_max = window_max_at(callees[WINDOW_MAX])
+    epilogue = epilogue_at(callees[EPILOGUE])
+    patch_add = _patches_at(callees[PATCHES])
     w0, w1 = row_range((pixels if grad else m) // group, chunks, t)
     lo, hi = w0 * group, w1 * group
     local = np.empty(rows_per_step * n if (pooled or patches) and not grad else 0,
@@ -275,10 +275,10 @@ def _chunk(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_p
 
 _F1, _F2, _I1, _I64 = types.float32[::1], types.float32[:, ::1], types.int64[::1], types.int64
 _I8, _F32 = types.int8[:, ::1], types.float32
-#: the one signature the thread bodies are compiled for (``_on_threads``'s arguments)
-_BODY_SIGNATURE = types.none(_I64, _F1, _I1, _I1, _F2, _I64, _F1, _I64, _F32, _F2, _F2, _F2,
+#: the one signature the thread bodies are compiled for (``on_threads``'s arguments)
+BODY_SIGNATURE = types.none(_I64, _F1, _I1, _I1, _F2, _I64, _F1, _I64, _F32, _F2, _F2, _F2,
                              _F2, _F2, _F2, _I64, _I64, _I8, _I1, _I1, _F1, _I1)
-_body_at = function_at(_BODY_SIGNATURE)
+_body_at = function_at(BODY_SIGNATURE)
 #: the kernels ``_chunk`` calls by address, in the order of its ``callees``,
 #: each for its one signature: linked in, their code would be optimised and
 #: translated again as part of ``_chunk``'s
@@ -290,8 +290,15 @@ _CALLEES = (
     (bias_activation_rows, types.none(_F2, _F1, _I64, _F32, _F2, _I64, _I64)),
     (add_patches, types.none(_F1, _I64, _I64, _I64, _I64, _I1, _I1, _F1)),
 )
-_gemm_at, _route_at, _grad_at, _max_at, _epilogue_at, _patches_at = (
+#: each callee's index in ``callees``
+GEMM, ROUTE, GRAD, WINDOW_MAX, EPILOGUE, PATCHES = range(len(_CALLEES))
+gemm_at, _route_at, _grad_at, window_max_at, epilogue_at, _patches_at = (
     function_at(signature) for _, signature in _CALLEES)
+
+
+def callee_addresses():
+    """The ``callees`` array every thread body receives (``_CALLEES``' addresses)."""
+    return _entries()[0]
 
 
 @functools.lru_cache(maxsize=None)
@@ -303,7 +310,7 @@ def _entries():
     recorded with, and it compiles that list from its end: this process takes
     ``_chunk`` and the GEMM, the largest two, while the helper takes the
     optimizer, loss and launcher kernels and then the epilogues from the last."""
-    chunk = np.int64(address_of(_chunk, _BODY_SIGNATURE))
+    chunk = np.int64(address_of(_chunk, BODY_SIGNATURE))
     callees = [address_of(kernel, signature) for kernel, signature in _CALLEES]
     return (np.array(callees, dtype=np.int64), chunk,
-            np.int64(address_of(_add_partials, _BODY_SIGNATURE)))
+            np.int64(address_of(_add_partials, BODY_SIGNATURE)))
