@@ -30,6 +30,7 @@ from numba import prange
 from ._jit import kernel
 from .gemm import pad_columns, padded_width, strided_offsets
 from .products import patch_gradient, product_rows, weight_gradient
+from . import winograd
 
 _ZERO = np.float32(0.0)
 
@@ -104,6 +105,14 @@ def conv2d_forward(x, w2, b, kh, kw, sh, sw, pad_top, pad_left, oh, ow, code, al
     """
     source = _padded_source(x, pad_top, pad_left, xpad)
     n, height, width, channels = source.shape
+    if winograd.fits(kh, kw, sh, sw, channels, w2.shape[1]):
+        tiled = winograd.tiled_input_size(oh, ow)
+        if tiled[0] > height or tiled[1] > width:
+            wider = winograd.workspace("wider", (n,) + tiled + (channels,))
+            place(source, 0, 0, wider)
+            source = wider
+        winograd.conv3x3_forward(source, w2, b, code, alpha, oh, ow, z, y, chunks)
+        return
     product_rows(source.reshape(-1), pixel_offsets(n, oh, ow, height, width, channels, sh, sw),
                  patch_offsets(kh, kw, width, channels),
                  pad_columns(w2, padded_width(w2.shape[1])), b, code, alpha, z, y, chunks)
@@ -150,6 +159,9 @@ def conv2d_pool_forward(x, w2, b, kh, kw, sh, sw, pad_top, pad_left, ph, pw, cod
     source = _padded_source(x, pad_top, pad_left, xpad)
     n, height, width, channels = source.shape
     _, poh, pow_, filters = y.shape
+    if ph == 2 and pw == 2 and winograd.fits(kh, kw, sh, sw, channels, filters):
+        winograd.conv3x3_pool_forward(source, w2, b, code, alpha, y, arg, chunks)
+        return
     rows = y.reshape(-1, filters)
     product_rows(source.reshape(-1),
                  window_pixel_offsets(n, poh, pow_, ph, pw, height, width, channels, sh, sw),

@@ -127,15 +127,18 @@ def compiled_by_workload():
     event.register("numba:compile", listener)
     try:
         rng = np.random.default_rng(0)
-        cnn = keras.Sequential([   # the seed CNN's layers, smaller
-            keras.Input((20, 20, 3)), layers.Conv2D(8, 3, activation="relu"),
-            layers.MaxPooling2D(2), layers.Conv2D(40, 3, activation="relu"),
-            layers.MaxPooling2D(2), layers.Conv2D(40, 3, activation="relu"),
+        # the seed CNN's layers, smaller, taking the same paths: the first
+        # convolution direct, the second (pooled) and third Winograd, with an
+        # even output (``winograd.py``)
+        cnn = keras.Sequential([
+            keras.Input((22, 22, 3)), layers.Conv2D(16, 3, activation="relu"),
+            layers.MaxPooling2D(2), layers.Conv2D(32, 3, activation="relu"),
+            layers.MaxPooling2D(2), layers.Conv2D(32, 3, activation="relu"),
             layers.Flatten(), layers.Dense(40, activation="relu"),
             layers.Dense(10, activation="softmax")])
         mlp = keras.Sequential([keras.Input((20,)), layers.Dense(40, activation="relu"),
                                 layers.Dense(3, activation="softmax")])
-        for model, shape in ((cnn, (20, 20, 3)), (mlp, (20,))):
+        for model, shape in ((cnn, (22, 22, 3)), (mlp, (20,))):
             model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
                           metrics=["accuracy"])
             x = rng.random((70,) + shape, dtype=np.float32)

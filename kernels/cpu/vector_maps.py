@@ -1,0 +1,131 @@
+"""Fixed linear maps applied to channel vectors: the Winograd transforms.
+
+``apply_map(kind, src, src0, src_off, dst, dst0, dst_off, count)`` computes, for
+every channel c < ``count`` (a multiple of the vector width V),
+
+    dst[dst0 + dst_off[q] + c] = sum_p M[q, p] * src[src0 + src_off[p] + c]
+
+for the map M named by ``kind`` (an integer literal: ``INPUT_TILE``,
+``OUTPUT_TILE``), M being a product of stages (``STAGES``) of small constant
+matrices. It is emitted as LLVM IR through a Numba intrinsic, as ``tile.py``'s
+micro-kernel is: the same loop written in Python reads 16 and writes 16
+places per channel, and LLVM's vectoriser, which cannot rule out that those
+places overlap, left it scalar (1.6 us a tile of 32 channels, about what the
+direct convolution spends on the tile). Here each stage is a handful of
+vector adds, the offsets are read once, and zero coefficients cost nothing.
+"""
+import llvmlite.ir as ir
+import numpy as np
+from numba import types
+from numba.extending import intrinsic
+
+from .tile import V
+
+_I64 = ir.IntType(64)
+
+#: Winograd F(2x2, 3x3) (Lavin and Gray, 2015): a 4x4 input tile d becomes
+#: B^T d B, a 3x3 filter g becomes G g G^T, and the 2x2 output is A^T m A.
+B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
+G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np.float64)
+A_T = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
+
+
+def _rows_then_columns(left, right):
+    """The two stages of X -> left @ X @ right.T for a square-indexed tile X
+    flattened row-major: first every row times right.T, then the columns by
+    ``left``. Separable, they take about half the adds of the 16-term map."""
+    n_in = right.shape[1]
+    n_mid = right.shape[0]
+    rows = left.shape[1]
+    first = np.zeros((rows * n_mid, rows * n_in))
+    for i in range(rows):
+        first[i * n_mid:(i + 1) * n_mid, i * n_in:(i + 1) * n_in] = right
+    second = np.zeros((left.shape[0] * n_mid, rows * n_mid))
+    for a in range(left.shape[0]):
+        for i in range(rows):
+            second[a * n_mid:(a + 1) * n_mid, i * n_mid:(i + 1) * n_mid] = left[a, i] * np.eye(n_mid)
+    return first, second
+
+
+INPUT_TILE, OUTPUT_TILE = 0, 1
+#: each map as its stages, applied first to last
+STAGES = {
+    INPUT_TILE: _rows_then_columns(B_T, B_T),     # 16 -> 16: B^T d B
+    OUTPUT_TILE: _rows_then_columns(A_T, A_T),    # 16 -> 4: A^T m A
+}
+
+
+def dense_map(kind):
+    """The whole map as one matrix (for tests and references)."""
+    out = np.eye(STAGES[kind][0].shape[1])
+    for stage in STAGES[kind]:
+        out = stage @ out
+    return out
+
+
+def _combine(builder, stage, vectors):
+    """Each output of ``stage`` as adds and subtracts of ``vectors`` (a product
+    by the coefficient when it is not +-1)."""
+    out = []
+    for row in stage:
+        total = None
+        for coefficient, x in zip(row, vectors):
+            if coefficient == 0:
+                continue
+            if abs(coefficient) != 1:
+                x = builder.fmul(x, ir.Constant(x.type, [float(abs(coefficient))] * V))
+            if total is None:
+                total = x if coefficient > 0 else builder.fneg(x)
+            else:
+                total = builder.fadd(total, x) if coefficient > 0 else builder.fsub(total, x)
+        out.append(total if total is not None else ir.Constant(vectors[0].type, None))
+    return out
+
+
+@intrinsic
+def apply_map(typingctx, kind, src, src0, src_off, dst, dst0, dst_off, count):
+    """dst[dst0 + dst_off[q] + c] = sum_p M[q, p] src[src0 + src_off[p] + c], c < count
+    (a multiple of V); ``kind`` must be an integer literal naming the map."""
+    if not isinstance(kind, types.IntegerLiteral):
+        return None
+    stages = STAGES[kind.literal_value]
+    n_in, n_out = stages[0].shape[1], stages[-1].shape[0]
+    sig = types.void(kind, src, src0, src_off, dst, dst0, dst_off, count)
+
+    def codegen(context, builder, signature, args):
+        _, src_, src0_, src_off_, dst_, dst0_, dst_off_, count_ = args
+
+        def data(position, value):
+            array = context.make_array(signature.args[position])
+            return array(context, builder, value=value).data
+
+        src_ptr, dst_ptr = data(1, src_), data(4, dst_)
+        src_offsets, dst_offsets = data(3, src_off_), data(6, dst_off_)
+        vec = ir.VectorType(ir.FloatType(), V)
+        # every offset read once, before the loop
+        src_at = [builder.gep(src_ptr, [builder.add(src0_, builder.load(
+            builder.gep(src_offsets, [ir.Constant(_I64, p)])))]) for p in range(n_in)]
+        dst_at = [builder.gep(dst_ptr, [builder.add(dst0_, builder.load(
+            builder.gep(dst_offsets, [ir.Constant(_I64, q)])))]) for q in range(n_out)]
+        entry = builder.basic_block
+        loop = builder.append_basic_block("map.loop")
+        done = builder.append_basic_block("map.done")
+        builder.cbranch(builder.icmp_signed(">", count_, ir.Constant(_I64, 0)), loop, done)
+
+        builder.position_at_end(loop)
+        c = builder.phi(_I64)
+        c.add_incoming(ir.Constant(_I64, 0), entry)
+        values = [builder.load(builder.bitcast(builder.gep(at, [c]), vec.as_pointer()), align=4)
+                  for at in src_at]
+        for stage in stages:
+            values = _combine(builder, stage, values)
+        for at, value in zip(dst_at, values):
+            builder.store(value, builder.bitcast(builder.gep(at, [c]), vec.as_pointer()),
+                          align=4)
+        c_next = builder.add(c, ir.Constant(_I64, V))
+        c.add_incoming(c_next, loop)
+        builder.cbranch(builder.icmp_signed("<", c_next, count_), loop, done)
+        builder.position_at_end(done)
+        return context.get_dummy_value()
+
+    return sig, codegen

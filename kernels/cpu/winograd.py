@@ -1,0 +1,209 @@
+"""3x3 stride-1 convolutions by Winograd's minimal filtering F(2x2, 3x3).
+
+Each 2x2 block of output pixels (a tile) comes from the 4x4 input pixels under
+it: with d that input tile (per channel), g the 3x3 filter (per channel pair)
+and ``vector_maps``' matrices,
+
+    V = B^T d B,   U = G g G^T,   M = sum over channels of U * V,   y = A^T M A.
+
+The sum over channels is 16 independent matrix products, one per element xi of
+the 4x4 transformed tile: M[xi] (tiles, filters) = V[xi] (tiles, channels) @
+U[xi] (channels, filters). That is 16 multiply-adds per tile and channel pair
+where the direct convolution spends 36: 2.25x fewer.
+
+The tiles are split over the threads (``products.on_threads`` runs ``_tiles``);
+each thread takes a block of tiles at a time: their V, the 16 products (the
+GEMM, called by address), then A^T M A into rows in window order, so the same
+epilogues as the direct path finish them: bias and activation, or a 2x2 max
+pooling whose windows are the tiles themselves. The results equal the direct
+convolution's to rounding (relative error about 1e-6 in float32); the backward
+pass stays direct, as it only needs the forward's outputs.
+
+Used when the layout allows it (``fits``): channels and filters in whole
+vectors, so every transform works on whole channel vectors.
+"""
+import functools
+import threading
+
+import numpy as np
+
+from ._jit import kernel
+from .activations import row_range
+from .pointer import address_of
+from .products import (BODY_SIGNATURE, EPILOGUE, GEMM, WINDOW_MAX, callee_addresses,
+                       epilogue_at, gemm_at, on_threads, window_max_at)
+from .tile import V
+from .vector_maps import G, INPUT_TILE, OUTPUT_TILE, apply_map
+
+#: the fewest input channels for which the transforms pay (below this the 16
+#: short products and the transforms cost more than the direct convolution)
+MIN_CHANNELS = 16
+_NO_ROWS = np.zeros(0, dtype=np.int64)
+_EMPTY1 = np.zeros(0, dtype=np.float32)
+_EMPTY2 = np.zeros((0, 0), dtype=np.float32)
+_NO_ARG = np.zeros((0, 0), dtype=np.int8)
+_G32 = G.astype(np.float32)
+_BUFFERS = {}
+_F32 = np.float32
+
+
+def fits(kh, kw, sh, sw, channels, filters):
+    """True for the convolutions done here: 3x3, stride 1, channels and filters
+    in whole vectors (and enough channels for it to pay)."""
+    return (kh == 3 and kw == 3 and sh == 1 and sw == 1 and channels >= MIN_CHANNELS
+            and channels % V == 0 and filters % V == 0)
+
+
+def transform_weights(w2, channels, filters):
+    """U = G g G^T for every (channel, filter) pair: ``w2`` is the kernel
+    (3, 3, channels, filters) reshaped to (9*channels, filters); the result is
+    (16*channels, filters), the 16 products' B operands one after another.
+
+    Two small matrix products (tensordot over these shapes took 0.65 ms), into
+    buffers kept per thread and shape: a fresh 256 KB array on every call is
+    fresh pages, and it made the seed CNN's third convolution 1.8x slower."""
+    g = w2.reshape(3, 3 * channels * filters)
+    rows = workspace("rows", (4, 3, channels * filters))
+    np.matmul(_G32, g, out=rows.reshape(4, -1))                  # (a, j, c*k)
+    u = workspace("u", (4, 4, channels * filters))
+    np.matmul(_G32, rows, out=u)                                 # (a, b, c*k)
+    return u.reshape(16 * channels, filters)
+
+
+def workspace(name, shape):
+    """A float32 workspace of ``shape`` for this thread, the same array on every
+    call: see transform_weights."""
+    key = (threading.get_ident(), name, shape)
+    found = _BUFFERS.get(key)
+    if found is None:
+        if len(_BUFFERS) > 64:
+            _BUFFERS.clear()
+        found = _BUFFERS[key] = np.empty(shape, dtype=np.float32)
+    return found
+
+
+def tiled_input_size(oh, ow):
+    """(height, width) the tiles of an oh x ow output read: one pixel more than
+    the convolution's input along an odd output size."""
+    return 2 * ((oh + 1) // 2) + 2, 2 * ((ow + 1) // 2) + 2
+
+
+def conv3x3_forward(source, w2, b, code, alpha, oh, ow, z, y, chunks):
+    """z = conv(source, w2) (+ b), y = f(z) for a 'valid' 3x3 stride-1
+    convolution of NHWC ``source`` (the input, or its zero-padded copy, at least
+    ``tiled_input_size`` large), z and y (n*oh*ow, filters) as
+    ``conv.conv2d_forward``'s."""
+    _launch(source, w2, b, code, alpha, oh, ow, (oh + 1) // 2, (ow + 1) // 2, z, y,
+            _NO_ARG, 1, chunks)
+
+
+def conv3x3_pool_forward(source, w2, b, code, alpha, y, arg, chunks):
+    """The same convolution followed by a 2x2 max pooling (stride 2, 'valid'):
+    y (n, poh, pow, filters) as ``conv.conv2d_pool_forward``'s, ``arg`` (int8,
+    y's shape, or empty in inference) where each maximum was. Each pooling
+    window is one tile."""
+    n, poh, pow_, filters = y.shape
+    rows = y.reshape(-1, filters)
+    _launch(source, w2, b, code, alpha, 2 * poh, 2 * pow_, poh, pow_, rows, rows,
+            arg.reshape(-1, filters) if arg.size else _NO_ARG, 4, chunks)
+
+
+def _launch(source, w2, b, code, alpha, oh, ow, th, tw, z, y, arg, group, chunks):
+    n, height, width, channels = source.shape
+    filters = y.shape[1]
+    u = transform_weights(w2, channels, filters)
+    # tiles per step: their V and M (16 rows each of channels and filters)
+    # within about 256 KB, so they stay in L2; a multiple of the 6-row GEMM
+    # tile, and under 64 rows, where the GEMM would repack U on every call
+    block = max(6, min(60, 4096 // (channels + filters)) // 6 * 6)
+    geometry = np.array([n, height, width, channels, oh, ow, th, tw, block], dtype=np.int64)
+    on_threads(_body(), source.reshape(-1), geometry, _NO_ROWS, u, np.int64(filters), b,
+               np.int64(code), _F32(alpha), z, y, _EMPTY2, _EMPTY2, _EMPTY2, _EMPTY2,
+               np.int64(chunks), np.int64(group), arg, _NO_ROWS, _NO_ROWS, _EMPTY1,
+               callee_addresses())
+
+
+@functools.lru_cache(maxsize=None)
+def _body():
+    return np.int64(address_of(_tiles, BODY_SIGNATURE))
+
+
+@kernel(inner=True)
+def _tiles(t, a, geometry, col_off, u, ldu, bias, code, alpha, z, y, dy, dz, dw_partial,
+           db_partial, chunks, group, arg, origins, runs, target, callees):
+    """Thread t's tiles (a thread body of ``on_threads``: ``a`` the flat input,
+    ``geometry`` its shape and the tiling, ``u`` the transformed weights; the
+    product arguments it does not use are empty).
+
+    Pooled (``group`` = 4: ``z`` is ``y``, the pooled rows), each tile is a
+    window and the threads split the windows; otherwise they split rows of
+    tiles, so each step's output pixels are one run of z's rows."""
+    n, height, width, channels = geometry[0], geometry[1], geometry[2], geometry[3]
+    oh, ow, th, tw, block = geometry[4], geometry[5], geometry[6], geometry[7], geometry[8]
+    filters = y.shape[1]
+    pooled = group > 1
+    per_unit = 1 if pooled else tw
+    step = max(1, block // per_unit)
+    block = step * per_unit
+    gemm = gemm_at(callees[GEMM])
+    window_max = window_max_at(callees[WINDOW_MAX])
+    epilogue = epilogue_at(callees[EPILOGUE])
+    uf = u.reshape(-1)
+    transformed = np.empty(16 * block * channels, dtype=np.float32)   # V, xi-major
+    products = np.empty(16 * block * filters, dtype=np.float32)       # M, xi-major
+    outputs = np.empty(4 * block * filters, dtype=np.float32)         # 4 rows a tile
+    pixel_at = np.empty(16, dtype=np.int64)    # input tile element (i, j) from its corner
+    v_at = np.empty(16, dtype=np.int64)        # V[xi]'s first row, M[xi]'s
+    m_at = np.empty(16, dtype=np.int64)
+    row_at = np.empty(4, dtype=np.int64)       # the tile's output rows
+    for xi in range(16):
+        pixel_at[xi] = ((xi // 4) * width + xi % 4) * channels
+        v_at[xi] = xi * block * channels
+        m_at[xi] = xi * block * filters
+    for q in range(4):
+        row_at[q] = q * filters
+    v_rows = np.empty(block, dtype=np.int64)       # V[xi]'s rows and columns
+    for i in range(block):
+        v_rows[i] = i * channels
+    channel_at = np.empty(channels, dtype=np.int64)
+    for c in range(channels):
+        channel_at[c] = c
+    units = n * th * (tw if pooled else 1)
+    u0, u1 = row_range(units, chunks, t)
+    for s in range(u0, u1, step):
+        stop = min(u1, s + step)
+        t0, count = s * per_unit, (stop - s) * per_unit
+        for i in range(count):
+            tile = t0 + i
+            sample = tile // (th * tw)
+            ty = (tile // tw) % th
+            tx = tile % tw
+            corner = ((sample * height + 2 * ty) * width + 2 * tx) * channels
+            apply_map(INPUT_TILE, a, corner, pixel_at, transformed, i * channels, v_at,
+                      channels)
+        for xi in range(16):
+            gemm(transformed[xi * block * channels:], v_rows, 0, count, channel_at, 0,
+                 channels, uf[xi * channels * ldu:], ldu, filters,
+                 products[xi * block * filters:], filters, False)
+        for i in range(count):
+            apply_map(OUTPUT_TILE, products, i * filters, m_at, outputs, 4 * i * filters,
+                      row_at, filters)
+        if pooled:
+            window_max(outputs, 4 * count, 4, y, t0, arg)
+            epilogue(y, bias, code, alpha, y, t0, t0 + count)
+            continue
+        for i in range(count):
+            tile = t0 + i
+            sample = tile // (th * tw)
+            ty = (tile // tw) % th
+            tx = tile % tw
+            for q in range(4):
+                row, col = 2 * ty + q // 2, 2 * tx + q % 2
+                if row < oh and col < ow:
+                    target_row = z[(sample * oh + row) * ow + col]
+                    source_row = outputs[(4 * i + q) * filters:(4 * i + q + 1) * filters]
+                    for k in range(filters):
+                        target_row[k] = source_row[k]
+        first, last = s // th, (stop - 1) // th
+        epilogue(z, bias, code, alpha, y, (first * oh + 2 * (s % th)) * ow,
+                 (last * oh + min(2 * ((stop - 1) % th) + 2, oh)) * ow)

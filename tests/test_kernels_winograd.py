@@ -1,0 +1,204 @@
+"""3x3 convolutions by Winograd F(2x2, 3x3) against the float64 reference.
+
+The kernels are reached through the public ``conv2d_forward`` and
+``conv2d_pool_forward``, with channel counts that send them to ``winograd.py``
+(a spy checks that they got there), and their layers' backward passes against
+finite differences."""
+import contextlib
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import nbkeras
+import reference as ref
+from nbkeras import layers
+from nbkeras.kernels.codes import LINEAR, RELU, SIGMOID, TANH
+from nbkeras.kernels.cpu import winograd
+from nbkeras.kernels.cpu.tile import V
+from nbkeras.kernels.cpu.vector_maps import (INPUT_TILE, OUTPUT_TILE, STAGES, apply_map,
+                                             dense_map, A_T, B_T, G)
+from numba import njit
+from test_layers_gradients import _check, _x
+
+_CODES = {"linear": LINEAR, "relu": RELU, "sigmoid": SIGMOID, "tanh": TANH}
+_NO_PAD = np.zeros((0, 0, 0, 0), dtype=np.float32)
+#: the fewest channels sent to Winograd on this CPU: whole vectors, at least MIN_CHANNELS
+C0 = -(-winograd.MIN_CHANNELS // V) * V
+
+cases = st.fixed_dictionaries({
+    "n": st.integers(1, 3), "h": st.integers(3, 12), "w": st.integers(3, 12),
+    "c": st.sampled_from([C0, C0 + V, 2 * C0]), "f": st.sampled_from([V, 2 * V, 4 * V]),
+    "padding": st.sampled_from(["valid", "same"]),
+    "activation": st.sampled_from(["linear", "relu", "sigmoid", "tanh"]),
+    "bias": st.booleans(), "chunks": st.integers(1, 3), "seed": st.integers(0, 2**16)})
+
+
+@contextlib.contextmanager
+def counting_launches():
+    """[the number of Winograd launches so far] (a spy on ``winograd._launch``)."""
+    count = [0]
+    real = winograd._launch
+
+    def spy(*args):
+        count[0] += 1
+        return real(*args)
+    winograd._launch = spy
+    try:
+        yield count
+    finally:
+        winograd._launch = real
+
+
+@pytest.fixture
+def launches():
+    with counting_launches() as count:
+        yield count
+
+
+def _operands(case):
+    rng = np.random.default_rng(case["seed"])
+    x = rng.standard_normal((case["n"], case["h"], case["w"], case["c"])).astype(np.float32)
+    kernel = (rng.standard_normal((3, 3, case["c"], case["f"]))
+              / np.sqrt(9 * case["c"])).astype(np.float32)
+    b = (rng.standard_normal(case["f"]).astype(np.float32) if case["bias"]
+         else np.zeros(0, np.float32))
+    return x, kernel, b
+
+
+def _source(x, padding):
+    """What the patches read (x, or its zero-padded copy) and the output size."""
+    if padding == "valid":
+        return x, x.shape[1] - 2, x.shape[2] - 2
+    return ref.pad_nhwc(x, 3, 3, 1, 1, "same")[0].astype(np.float32), x.shape[1], x.shape[2]
+
+
+def test_maps_are_the_transforms():
+    """Each map's stages multiply out to B^T d B and A^T m A on a flattened tile."""
+    rng = np.random.default_rng(0)
+    d, m = rng.standard_normal((4, 4)), rng.standard_normal((4, 4))
+    np.testing.assert_allclose(dense_map(INPUT_TILE) @ d.ravel(), (B_T @ d @ B_T.T).ravel())
+    np.testing.assert_allclose(dense_map(OUTPUT_TILE) @ m.ravel(), (A_T @ m @ A_T.T).ravel())
+    assert len(STAGES[INPUT_TILE]) == len(STAGES[OUTPUT_TILE]) == 2
+
+
+@njit
+def _map_both(src, src_off, dst_in, dst_out, out_off, count, base):
+    apply_map(INPUT_TILE, src, base, src_off, dst_in, 0, src_off, count)
+    apply_map(OUTPUT_TILE, src, base, src_off, dst_out, 0, out_off, count)
+
+
+@pytest.mark.parametrize("vectors", [1, 3])
+def test_apply_map_matches_its_matrix(vectors):
+    """apply_map on scattered rows of channels against the dense matrix."""
+    count = vectors * V
+    rng = np.random.default_rng(vectors)
+    src_off = (np.arange(16) * (count + 5)).astype(np.int64)   # rows 16 apart, gaps between
+    out_off = (np.arange(4) * count).astype(np.int64)
+    src = rng.standard_normal(16 * (count + 5) + 3).astype(np.float32)
+    dst_in = np.full(16 * (count + 5), np.nan, np.float32)
+    dst_out = np.full(4 * count, np.nan, np.float32)
+    _map_both(src, src_off, dst_in, dst_out, out_off, count, 3)
+    rows = np.stack([src[3 + o:3 + o + count] for o in src_off]).astype(np.float64)
+    got_in = np.stack([dst_in[o:o + count] for o in src_off])
+    np.testing.assert_allclose(got_in, dense_map(INPUT_TILE) @ rows, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dst_out.reshape(4, count), dense_map(OUTPUT_TILE) @ rows,
+                               rtol=1e-5, atol=1e-5)
+    # the gaps between the rows were not written
+    assert np.isnan(dst_in[count:count + 5]).all()
+
+
+def test_weight_transform():
+    rng = np.random.default_rng(3)
+    c, f = C0, V
+    kernel = rng.standard_normal((3, 3, c, f)).astype(np.float32)
+    u = winograd.transform_weights(kernel.reshape(-1, f), c, f).reshape(4, 4, c, f)
+    expected = np.einsum("ai,ijck,bj->abck", G, kernel.astype(np.float64), G)
+    np.testing.assert_allclose(u, expected, rtol=1e-5, atol=1e-6)
+
+
+@given(cases)
+def test_conv3x3_forward(case):
+    ops = nbkeras.kernels.cpu
+    x, kernel, b = _operands(case)
+    source, oh, ow = _source(x, case["padding"])
+    rows, f = case["n"] * oh * ow, case["f"]
+    z = np.full((rows, f), np.nan, np.float32)
+    y = np.full((rows, f), np.nan, np.float32)
+    with counting_launches() as calls:
+        ops.conv2d_forward(source, kernel.reshape(-1, f), b, 3, 3, 1, 1, 0, 0, oh, ow,
+                           _CODES[case["activation"]], 0.0, _NO_PAD, z, y, case["chunks"])
+    assert calls[0] == 1
+    pre = ref.conv2d(x.astype(np.float64), kernel.astype(np.float64),
+                     b.astype(np.float64) if b.size else None, (1, 1), case["padding"])
+    np.testing.assert_allclose(z.reshape(pre.shape), pre, rtol=1e-5, atol=2e-5)
+    np.testing.assert_allclose(y.reshape(pre.shape), ref.activation(case["activation"], pre),
+                               rtol=1e-5, atol=2e-5)
+
+
+@given(cases)
+def test_conv3x3_pool_forward(case):
+    """Pooled 2x2: y and, where the window's two largest values are apart,
+    the index of its maximum (in scan order: ``arg``)."""
+    ops = nbkeras.kernels.cpu
+    x, kernel, b = _operands(case)
+    source, oh, ow = _source(x, case["padding"])
+    if oh < 2 or ow < 2:
+        return
+    n, f = case["n"], case["f"]
+    poh, pow_ = oh // 2, ow // 2
+    y = np.full((n, poh, pow_, f), np.nan, np.float32)
+    arg = np.full((n, poh, pow_, f), -1, np.int8)
+    with counting_launches() as calls:
+        ops.conv2d_pool_forward(source, kernel.reshape(-1, f), b, 3, 3, 1, 1, 0, 0, 2, 2,
+                                _CODES[case["activation"]], 0.0, _NO_PAD, y, arg,
+                                case["chunks"])
+    assert calls[0] == 1
+    post = ref.activation(case["activation"], ref.conv2d(
+        x.astype(np.float64), kernel.astype(np.float64),
+        b.astype(np.float64) if b.size else None, (1, 1), case["padding"]))
+    windows = (post[:, :2 * poh, :2 * pow_].reshape(n, poh, 2, pow_, 2, f)
+               .transpose(0, 1, 3, 2, 4, 5).reshape(n, poh, pow_, 4, f))
+    np.testing.assert_allclose(y, windows.max(axis=3), rtol=1e-5, atol=2e-5)
+    top2 = np.sort(windows, axis=3)[..., -2:, :]
+    clear = top2[..., 1, :] - top2[..., 0, :] > 1e-4
+    assert ((arg >= 0) & (arg < 4)).all()
+    np.testing.assert_array_equal(arg[clear], windows.argmax(axis=3)[clear])
+
+
+def test_other_shapes_stay_direct(launches):
+    """Strided, 3x2 or channel counts off the vector width: the direct product."""
+    assert not winograd.fits(3, 3, 2, 2, C0, V)
+    assert not winograd.fits(3, 2, 1, 1, C0, V)
+    assert not winograd.fits(3, 3, 1, 1, C0 + 1, V)
+    assert not winograd.fits(3, 3, 1, 1, C0, V + 1)
+    assert not winograd.fits(3, 3, 1, 1, 3, V)
+    assert winograd.fits(3, 3, 1, 1, C0, V)
+    x = np.ones((1, 6, 6, 3), np.float32)
+    z = np.empty((16, V), np.float32)
+    nbkeras.kernels.cpu.conv2d_forward(x, np.ones((27, V), np.float32), np.zeros(0, np.float32),
+                                       3, 3, 1, 1, 0, 0, 4, 4, LINEAR, 0.0, _NO_PAD, z, z, 1)
+    assert launches[0] == 0
+    np.testing.assert_allclose(z, 27.0)
+
+
+@pytest.mark.parametrize("padding,act,shape", [("valid", "relu", (2, 7, 6, C0)),
+                                               ("same", "tanh", (2, 5, 5, C0))])
+def test_winograd_conv2d_backward(launches, padding, act, shape):
+    """The layer trains on the Winograd forward: its backward against finite
+    differences of the float64 reference."""
+    layer = layers.Conv2D(V, 3, padding=padding, activation=act)
+    _check(layer, _x(shape), lambda x, k, b: ref.conv2d(x, k, b, (1, 1), padding, act))
+    assert launches[0] > 0
+
+
+def test_winograd_conv2d_maxpool_fused_backward(launches):
+    from nbkeras.layers import conv_pool
+    model = nbkeras.Sequential([layers.Conv2D(V, 3, activation="relu"),
+                                layers.MaxPooling2D(2)])
+    assert isinstance(model._call_plan()[0], conv_pool.ConvMaxPool)
+    # (seed 0 puts two of a window's values within the finite-difference step:
+    # the direct convolution fails on it alike)
+    _check(model, _x((2, 8, 7, C0), seed=1), lambda x, k, b: ref.pool2d(
+        ref.conv2d(x, k, b, (1, 1), "valid", "relu"), (2, 2), (2, 2), "valid", "max"))
+    assert launches[0] > 0
