@@ -42,7 +42,7 @@ _NO_ROWS = np.zeros(0, dtype=np.int64)
 _EMPTY1 = np.zeros(0, dtype=np.float32)
 _EMPTY2 = np.zeros((0, 0), dtype=np.float32)
 _NO_ARG = np.zeros((0, 0), dtype=np.int8)
-_G32 = G.astype(np.float32)
+_HALF = np.float32(0.5)
 _BUFFERS = {}
 _F32 = np.float32
 
@@ -59,15 +59,30 @@ def transform_weights(w2, channels, filters):
     (3, 3, channels, filters) reshaped to (9*channels, filters); the result is
     (16*channels, filters), the 16 products' B operands one after another.
 
-    Two small matrix products (tensordot over these shapes took 0.65 ms), into
-    buffers kept per thread and shape: a fresh 256 KB array on every call is
-    fresh pages, and it made the seed CNN's third convolution 1.8x slower."""
-    g = w2.reshape(3, 3 * channels * filters)
-    rows = workspace("rows", (4, 3, channels * filters))
-    np.matmul(_G32, g, out=rows.reshape(4, -1))                  # (a, j, c*k)
-    u = workspace("u", (4, 4, channels * filters))
-    np.matmul(_G32, rows, out=u)                                 # (a, b, c*k)
+    G's rows are g0, (g0+g1+g2)/2, (g0-g1+g2)/2 and g2, applied along the
+    kernel's rows, then its columns, as NumPy element-wise operations into
+    buffers kept per thread and shape. Not matrix products: NumPy's BLAS
+    threads keep spinning after each call and took the cores from the
+    kernels' threads (148 us a call inside predict, 27 us alone); and not
+    fresh arrays: fresh pages made the seed CNN's third convolution 1.8x
+    slower."""
+    g = w2.reshape(3, 3, channels * filters)                     # (i, j, c*k)
+    rows = workspace("rows", (4, 3, channels * filters))        # (a, j, c*k)
+    _apply_g(g[0], g[1], g[2], rows)
+    u = workspace("u", (4, 4, channels * filters))              # (a, b, c*k)
+    _apply_g(rows[:, 0], rows[:, 1], rows[:, 2], u.transpose(1, 0, 2))
     return u.reshape(16 * channels, filters)
+
+
+def _apply_g(g0, g1, g2, out):
+    """out[0..3] = the rows of G times (g0, g1, g2)."""
+    np.copyto(out[0], g0)
+    np.copyto(out[3], g2)
+    np.add(g0, g2, out=out[1])
+    np.subtract(out[1], g1, out=out[2])
+    np.add(out[1], g1, out=out[1])
+    np.multiply(out[1], _HALF, out=out[1])
+    np.multiply(out[2], _HALF, out=out[2])
 
 
 def workspace(name, shape):
