@@ -43,6 +43,11 @@ _EMPTY1 = np.zeros(0, dtype=np.float32)
 _EMPTY2 = np.zeros((0, 0), dtype=np.float32)
 _NO_ARG = np.zeros((0, 0), dtype=np.int8)
 _HALF = np.float32(0.5)
+#: tiles per step: at most _MOST_TILES (a GEMM of 64 rows or more repacks its B
+#: operand on every call), their V and M together within _STEP_FLOATS floats
+#: a channel (256 KB at 16 elements: they stay in L2). Seed CNN predict, one
+#: process, interleaved: 2048 or 8192 floats, or 120 tiles, were 5-17% slower
+_MOST_TILES, _STEP_FLOATS = 60, 4096
 _BUFFERS = {}
 _F32 = np.float32
 
@@ -127,10 +132,8 @@ def _launch(source, w2, b, code, alpha, oh, ow, th, tw, z, y, arg, group, chunks
     n, height, width, channels = source.shape
     filters = y.shape[1]
     u = transform_weights(w2, channels, filters)
-    # tiles per step: their V and M (16 rows each of channels and filters)
-    # within about 256 KB, so they stay in L2; a multiple of the 6-row GEMM
-    # tile, and under 64 rows, where the GEMM would repack U on every call
-    block = max(6, min(60, 4096 // (channels + filters)) // 6 * 6)
+    # a multiple of the 6-row GEMM tile
+    block = max(6, min(_MOST_TILES, _STEP_FLOATS // (channels + filters)) // 6 * 6)
     geometry = np.array([n, height, width, channels, oh, ow, th, tw, block], dtype=np.int64)
     on_threads(_body(), source.reshape(-1), geometry, _NO_ROWS, u, np.int64(filters), b,
                np.int64(code), _F32(alpha), z, y, _EMPTY2, _EMPTY2, _EMPTY2, _EMPTY2,
