@@ -202,3 +202,24 @@ def test_winograd_conv2d_maxpool_fused_backward(launches):
     _check(model, _x((2, 8, 7, C0), seed=1), lambda x, k, b: ref.pool2d(
         ref.conv2d(x, k, b, (1, 1), "valid", "relu"), (2, 2), (2, 2), "valid", "max"))
     assert launches[0] > 0
+
+
+def test_kept_transform_follows_weights_changed_in_place():
+    """The transformed weights are kept between calls (``transform_weights``):
+    a change to the kernel array in place, even of one element, is seen."""
+    rng = np.random.default_rng(5)
+    c, f = C0, V
+    x = rng.standard_normal((1, 6, 6, c)).astype(np.float32)
+    kernel = rng.standard_normal((3, 3, c, f)).astype(np.float32)
+    w2 = kernel.reshape(-1, f)
+    z = np.empty((16, f), np.float32)
+    for change in (None, (0, 0), (5, 3), (9 * c - 1, f - 1)):
+        if change is not None:
+            w2[change] += 0.25
+        with counting_launches() as calls:
+            nbkeras.kernels.cpu.conv2d_forward(x, w2, np.zeros(0, np.float32), 3, 3, 1, 1, 0, 0,
+                                               4, 4, LINEAR, 0.0, _NO_PAD, z, z, 1)
+        assert calls[0] == 1
+        expected = ref.conv2d(x.astype(np.float64), kernel.astype(np.float64), None, (1, 1),
+                              "valid")
+        np.testing.assert_allclose(z.reshape(expected.shape), expected, rtol=1e-5, atol=2e-5)

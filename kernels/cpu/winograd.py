@@ -49,6 +49,7 @@ _HALF = np.float32(0.5)
 #: process, interleaved: 2048 or 8192 floats, or 120 tiles, were 5-17% slower
 _MOST_TILES, _STEP_FLOATS = 60, 4096
 _BUFFERS = {}
+_TRANSFORMED = {}   # (thread, kernel array, shape) -> (the weights U was made from, U)
 _F32 = np.float32
 
 
@@ -65,17 +66,29 @@ def transform_weights(w2, channels, filters):
     (16*channels, filters), the 16 products' B operands one after another.
 
     G's rows are g0, (g0+g1+g2)/2, (g0-g1+g2)/2 and g2, applied along the
-    kernel's rows, then its columns, as NumPy element-wise operations into
-    buffers kept per thread and shape. Not matrix products: NumPy's BLAS
-    threads keep spinning after each call and took the cores from the
-    kernels' threads (148 us a call inside predict, 27 us alone); and not
-    fresh arrays: fresh pages made the seed CNN's third convolution 1.8x
-    slower."""
-    g = w2.reshape(3, 3, channels * filters)                     # (i, j, c*k)
-    rows = workspace("rows", (4, 3, channels * filters))        # (a, j, c*k)
-    _apply_g(g[0], g[1], g[2], rows)
-    u = workspace("u", (4, 4, channels * filters))              # (a, b, c*k)
-    _apply_g(rows[:, 0], rows[:, 1], rows[:, 2], u.transpose(1, 0, 2))
+    kernel's rows, then its columns, as NumPy element-wise operations. Not
+    matrix products: NumPy's BLAS threads keep spinning after each call, on
+    the cores the kernels' threads need.
+
+    U is kept per thread and kernel array, with a copy of the weights it was
+    made from: while they have not changed (inference) a call only compares
+    them; at batch 8 the transforms were a quarter of predict's time. Kept
+    arrays, not fresh ones, also spare the page faults of a fresh 256 KB
+    array (the seed CNN's third convolution was 1.8x slower with them)."""
+    key = (threading.get_ident(), w2.ctypes.data, w2.shape)
+    kept = _TRANSFORMED.get(key)
+    if kept is None:
+        if len(_TRANSFORMED) > 64:
+            _TRANSFORMED.clear()
+        kept = _TRANSFORMED[key] = (np.full(w2.shape, np.nan, dtype=np.float32),
+                                    np.empty((4, 4, channels * filters), dtype=np.float32))
+    made_from, u = kept
+    if not (made_from[0, 0] == w2[0, 0] and np.array_equal(made_from, w2)):
+        g = w2.reshape(3, 3, channels * filters)                 # (i, j, c*k)
+        rows = workspace("rows", (4, 3, channels * filters))    # (a, j, c*k)
+        _apply_g(g[0], g[1], g[2], rows)
+        _apply_g(rows[:, 0], rows[:, 1], rows[:, 2], u.transpose(1, 0, 2))   # (a, b, c*k)
+        np.copyto(made_from, w2)
     return u.reshape(16 * channels, filters)
 
 
@@ -92,7 +105,7 @@ def _apply_g(g0, g1, g2, out):
 
 def workspace(name, shape):
     """A float32 workspace of ``shape`` for this thread, the same array on every
-    call: see transform_weights."""
+    call (no fresh pages: see transform_weights)."""
     key = (threading.get_ident(), name, shape)
     found = _BUFFERS.get(key)
     if found is None:
