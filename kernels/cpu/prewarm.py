@@ -131,7 +131,7 @@ def compiled_by_workload():
         # convolution direct, the second (pooled) and third Winograd, with an
         # even output (``winograd.py``)
         cnn = keras.Sequential([
-            keras.Input((22, 22, 3)), layers.Conv2D(16, 3, activation="relu"),
+            keras.Input((22, 22, 3)), layers.Conv2D(32, 3, activation="relu"),
             layers.MaxPooling2D(2), layers.Conv2D(32, 3, activation="relu"),
             layers.MaxPooling2D(2), layers.Conv2D(32, 3, activation="relu"),
             layers.Flatten(), layers.Dense(40, activation="relu"),

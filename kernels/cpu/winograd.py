@@ -35,9 +35,10 @@ from .products import (BODY_SIGNATURE, EPILOGUE, GEMM, WINDOW_MAX, callee_addres
 from .tile import V
 from .vector_maps import G, INPUT_TILE, OUTPUT_TILE, apply_map
 
-#: the fewest input channels for which the transforms pay (below this the 16
-#: short products and the transforms cost more than the direct convolution)
-MIN_CHANNELS = 16
+#: the fewest input channels for which the transforms pay: the 16 products are
+#: only ``channels`` deep. Batch 32, against the direct convolution (AMD Zen 3,
+#: 2 threads): 16 channels 0.72-0.91x, 24 0.96x, 32 1.3x, 64 1.0-1.7x
+MIN_CHANNELS = 32
 _NO_ROWS = np.zeros(0, dtype=np.int64)
 _EMPTY1 = np.zeros(0, dtype=np.float32)
 _EMPTY2 = np.zeros((0, 0), dtype=np.float32)
