@@ -160,6 +160,12 @@ def _body():
     return np.int64(address_of(_tiles, BODY_SIGNATURE))
 
 
+@kernel(inline=True)
+def _tile_at(tile, th, tw):
+    """(sample, tile row, tile column) of tile number ``tile``, th x tw a sample."""
+    return tile // (th * tw), (tile // tw) % th, tile % tw
+
+
 @kernel(inner=True)
 def _tiles(t, a, geometry, col_off, u, ldu, bias, code, alpha, z, y, dy, dz, dw_partial,
            db_partial, chunks, group, arg, origins, runs, target, callees):
@@ -206,10 +212,7 @@ def _tiles(t, a, geometry, col_off, u, ldu, bias, code, alpha, z, y, dy, dz, dw_
         stop = min(u1, s + step)
         t0, count = s * per_unit, (stop - s) * per_unit
         for i in range(count):
-            tile = t0 + i
-            sample = tile // (th * tw)
-            ty = (tile // tw) % th
-            tx = tile % tw
+            sample, ty, tx = _tile_at(t0 + i, th, tw)
             corner = ((sample * height + 2 * ty) * width + 2 * tx) * channels
             apply_map(INPUT_TILE, a, corner, pixel_at, transformed, i * channels, v_at,
                       channels)
@@ -225,10 +228,7 @@ def _tiles(t, a, geometry, col_off, u, ldu, bias, code, alpha, z, y, dy, dz, dw_
             epilogue(y, bias, code, alpha, y, t0, t0 + count)
             continue
         for i in range(count):
-            tile = t0 + i
-            sample = tile // (th * tw)
-            ty = (tile // tw) % th
-            tx = tile % tw
+            sample, ty, tx = _tile_at(t0 + i, th, tw)
             for q in range(4):
                 row, col = 2 * ty + q // 2, 2 * tx + q % 2
                 if row < oh and col < ow:
