@@ -64,16 +64,15 @@ def dense_map(kind):
 
 
 def _combine(builder, stage, vectors):
-    """Each output of ``stage`` as adds and subtracts of ``vectors`` (a product
-    by the coefficient when it is not +-1)."""
+    """Each output of ``stage`` as adds and subtracts of ``vectors``: the
+    transforms' coefficients are all 0 or +-1."""
     out = []
     for row in stage:
         total = None
         for coefficient, x in zip(row, vectors):
             if coefficient == 0:
                 continue
-            if abs(coefficient) != 1:
-                x = builder.fmul(x, ir.Constant(x.type, [float(abs(coefficient))] * V))
+            assert abs(coefficient) == 1, "a map stage with a coefficient other than 0, +-1"
             if total is None:
                 total = x if coefficient > 0 else builder.fneg(x)
             else:
