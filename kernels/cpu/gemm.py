@@ -45,7 +45,7 @@ def _tile_rows(nv):
 
 @kernel(inline=True)
 def _panel(a, row_off, r0, r1, col_off, k0, k1, b, b0, ldb, c, c0, ldc, accumulate,
-           nv, direct, arow):
+           nv, direct):
     """One column panel of ``nv`` vectors (1, 2 or 4) for rows [r0, r1), written to
     C at ``c0`` (``direct``) or, for a single tile, to the scratch tile ``c`` (then
     ldc = nv*V). Returns the last tile's valid row count.
@@ -59,15 +59,13 @@ def _panel(a, row_off, r0, r1, col_off, k0, k1, b, b0, ldb, c, c0, ldc, accumula
     valid = 0
     for r in range(r0, r1, mr):
         valid = min(mr, r1 - r)
-        for i in range(mr):
-            arow[i] = row_off[r + min(i, valid - 1)]
         start = c0 + r * ldc if direct else c0
         if V == 16 and nv == 4:
-            tile_fma(MR4, 4, k, a, arow, col_off, k0, b, b0, ldb, c, start, ldc, valid, add)
+            tile_fma(MR4, 4, k, a, row_off, r, col_off, k0, b, b0, ldb, c, start, ldc, valid, add)
         elif nv == 2:
-            tile_fma(MR2, 2, k, a, arow, col_off, k0, b, b0, ldb, c, start, ldc, valid, add)
+            tile_fma(MR2, 2, k, a, row_off, r, col_off, k0, b, b0, ldb, c, start, ldc, valid, add)
         else:
-            tile_fma(MR1, 1, k, a, arow, col_off, k0, b, b0, ldb, c, start, ldc, valid, add)
+            tile_fma(MR1, 1, k, a, row_off, r, col_off, k0, b, b0, ldb, c, start, ldc, valid, add)
     return valid
 
 
@@ -76,7 +74,6 @@ def gemm_rows(a, row_off, r0, r1, col_off, k0, k1, b, ldb, n, c, ldc, accumulate
     """c[r*ldc : r*ldc+n] (+)= sum_{k0<=p<k1} a[row_off[r] + col_off[p]] * b[p*ldb : p*ldb+n]
     for r in [r0, r1). ``a``, ``b``, ``c`` are flat float32 arrays; every B row
     must be readable to ``padded_width(n)`` floats."""
-    arow = np.empty(MR1, dtype=np.int64)
     scratch = np.empty(SCRATCH, dtype=np.float32)
     # the reduction in even slices of at most 256, rows in blocks of 256: a B
     # slice (256 x 64 floats) stays in L1/L2 for a whole row block, an A block
@@ -100,7 +97,7 @@ def gemm_rows(a, row_off, r0, r1, col_off, k0, k1, b, ldb, n, c, ldc, accumulate
         # one call site, no literal arguments: one compiled copy of the tiles
         _row_blocks(a, row_off, r0, r1, col_off, kb, ke, packed if pack else b,
                     _NONE if pack or prepacked else ldb, (kb - k0) * npad if prepacked else _NONE,
-                    n, c, ldc, accumulate or kb > k0, arow, scratch)
+                    n, c, ldc, accumulate or kb > k0, scratch)
 
 
 _FLOATS, _OFFSETS = types.float32[::1], types.int64[::1]
@@ -157,7 +154,7 @@ def _pack_slice(b, k0, k1, ldb, n, out):
 
 @kernel(inline=True)
 def _row_blocks(a, row_off, r0, r1, col_off, k0, k1, b, ldb, base, n, c, ldc, accumulate,
-                arow, scratch):
+                scratch):
     """gemm_rows for one reduction slice. ``ldb`` = 0 means B is this slice
     packed by _pack_slice from ``base`` (panel j0 at base + (k1-k0)*j0, rows as
     wide as the panel)."""
@@ -178,7 +175,7 @@ def _row_blocks(a, row_off, r0, r1, col_off, k0, k1, b, ldb, base, n, c, ldc, ac
             for r in range(rb, re, step):
                 valid = _panel(a, row_off, r, min(re, r + step), col_off, k0, k1, b, b0,
                                stride, c if whole else scratch, j0 if whole else _NONE,
-                               ldc if whole else width, accumulate, nv, whole, arow)
+                               ldc if whole else width, accumulate, nv, whole)
                 if not whole:
                     for i in range(valid):
                         dst = (r + i) * ldc + j0

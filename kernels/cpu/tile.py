@@ -7,13 +7,13 @@ loop vectoriser does not keep a 2-D accumulator in registers, and explicit
 ``<V x float>`` vectors let LLVM use the widest registers the host has (zmm with
 AVX-512) whatever vector width a BLAS library was told to use.
 
-A is never packed: element (i, p) is read at ``a[arow[i] + acol[p]]``. Two offset
+A is never packed: element (i, p) is read at ``a[arow[r0 + i] + acol[p]]``. Two offset
 tables describe a plain row-major matrix, its transpose, or the patches of a
 convolution read straight from the NHWC input (implicit im2col). B is row-major,
 row p at ``b[b0 + p*ldb]``. The caller guarantees that every B row can be read
 for NV*V floats (pad its columns) and that C row i at ``c[c0 + i*ldc]`` can take
 NV*V floats for each of the first ``m_valid`` rows; rows past ``m_valid`` are
-computed from a repeated valid row (``arow`` entries) and not stored.
+computed from the last valid row again and not stored.
 """
 import llvmlite.binding as llvm
 import llvmlite.ir as ir
@@ -46,28 +46,29 @@ def _no_unroll(module):
 
 
 @intrinsic
-def tile_fma(typingctx, mr, nv, k, a, arow, acol, acol0, b, b0, ldb, c, c0, ldc, m_valid,
+def tile_fma(typingctx, mr, nv, k, a, arow, r0, acol, acol0, b, b0, ldb, c, c0, ldc, m_valid,
              accumulate):
-    """C[i, :NV*V] (+)= sum_{p<k} a[arow[i] + acol[acol0 + p]] * B[p, :NV*V], i < m_valid.
+    """C[i, :NV*V] (+)= sum_{p<k} a[arow[r0 + i] + acol[acol0 + p]] * B[p, :NV*V],
+    i < m_valid.
 
     ``mr`` and ``nv`` must be compile-time integer literals; they fix the tile.
     """
     if not (isinstance(mr, types.IntegerLiteral) and isinstance(nv, types.IntegerLiteral)):
         return None
     rows, vectors = mr.literal_value, nv.literal_value
-    sig = types.void(mr, nv, k, a, arow, acol, acol0, b, b0, ldb, c, c0, ldc, m_valid,
+    sig = types.void(mr, nv, k, a, arow, r0, acol, acol0, b, b0, ldb, c, c0, ldc, m_valid,
                      accumulate)
 
     def codegen(context, builder, signature, args):
-        (_, _, k_, a_, arow_, acol_, acol0_, b_, b0_, ldb_, c_, c0_, ldc_, m_valid_,
+        (_, _, k_, a_, arow_, r0_, acol_, acol0_, b_, b0_, ldb_, c_, c0_, ldc_, m_valid_,
          accumulate_) = args
 
         def data(position, value):
             array = context.make_array(signature.args[position])
             return array(context, builder, value=value).data
 
-        a_ptr, arow_ptr, acol_ptr = data(3, a_), data(4, arow_), data(5, acol_)
-        b_ptr, c_ptr = data(7, b_), data(10, c_)
+        a_ptr, arow_ptr, acol_ptr = data(3, a_), data(4, arow_), data(6, acol_)
+        b_ptr, c_ptr = data(8, b_), data(11, c_)
         vec = ir.VectorType(ir.FloatType(), V)
         vec_ptr = vec.as_pointer()
         fma = cgutils.get_or_insert_function(
@@ -79,8 +80,14 @@ def tile_fma(typingctx, mr, nv, k, a, arow, acol, acol0, b, b0, ldb, c, c0, ldc,
         def vector_at(row_ptr, v):
             return builder.bitcast(builder.gep(row_ptr, [_const(v * V)]), vec_ptr)
 
-        row_base = [builder.gep(a_ptr, [builder.load(builder.gep(arow_ptr, [_const(i)]))])
-                    for i in range(rows)]
+        # row i's offset, or (past m_valid) the last valid row's
+        last = builder.sub(m_valid_, _const(1))
+        row_base = []
+        for i in range(rows):
+            row = _const(i) if i == 0 else builder.select(
+                builder.icmp_signed("<", _const(i), m_valid_), _const(i), last)
+            offset_i = builder.load(builder.gep(arow_ptr, [builder.add(r0_, row)]))
+            row_base.append(builder.gep(a_ptr, [offset_i]))
         # C's rows are read (accumulate) or written once, after the whole
         # reduction: fetched now, they arrive while the tile computes
         prefetch = cgutils.get_or_insert_function(
@@ -129,15 +136,21 @@ def tile_fma(typingctx, mr, nv, k, a, arow, acol, acol0, b, b0, ldb, c, c0, ldc,
             for v in range(vectors):
                 results[i][v].add_incoming(zero, entry)
                 results[i][v].add_incoming(updated[i][v], loop)
-        for i in range(rows):
-            with builder.if_then(builder.icmp_signed(">", m_valid_, _const(i))):
-                c_row = builder.gep(c_ptr, [builder.add(c0_, builder.mul(_const(i), ldc_))])
-                for v in range(vectors):
-                    target = vector_at(c_row, v)
-                    old = builder.load(target, align=4)
-                    value = builder.select(accumulate_, builder.fadd(old, results[i][v]),
-                                           results[i][v])
-                    builder.store(value, target, align=4)
+        # C is only read when the tile adds to it: a written C row need not
+        # arrive before its store
+        with builder.if_else(accumulate_) as (adding, writing):
+            for add in (True, False):
+                with (adding if add else writing):
+                    for i in range(rows):
+                        with builder.if_then(builder.icmp_signed(">", m_valid_, _const(i))):
+                            c_row = builder.gep(c_ptr, [builder.add(c0_, builder.mul(_const(i),
+                                                                                     ldc_))])
+                            for v in range(vectors):
+                                target = vector_at(c_row, v)
+                                value = results[i][v]
+                                if add:
+                                    value = builder.fadd(builder.load(target, align=4), value)
+                                builder.store(value, target, align=4)
         return context.get_dummy_value()
 
     return sig, codegen
