@@ -1,9 +1,11 @@
 """The fused convolution + max pooling kernels against the NumPy reference."""
 import numpy as np
+import pytest
 from hypothesis import given, strategies as st
 
 import reference as ref
 from nbkeras.kernels.codes import LINEAR, RELU, SIGMOID, TANH
+from nbkeras.kernels.cpu.tile import V
 
 cases = st.fixed_dictionaries({
     "n": st.integers(1, 3), "h": st.integers(2, 11), "w": st.integers(2, 11),
@@ -136,6 +138,36 @@ def test_conv_maxpool_propagates_nan(ops):
                             np.float32(0), np.empty((0, 0, 0, 1), np.float32), y, arg, 1)
     assert np.isnan(y[0, 0, 1]).all() and not np.isnan(y[0, 0, 0]).any()
     assert (arg[0, 0, 1] == 2).all()    # window (0, 1): the NaN is its third pixel
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("ph, pw", [(2, 2), (1, 2), (1, 3)])
+def test_window_maxima_with_nan_and_ties_in_every_lane(ops, seed, ph, pw):
+    """Pooling of a 1x1 convolution 2 vectors and 3 channels wide (whole vectors
+    and the channels past them take different code). Pixels of 0, 1 or 2 times
+    weights of +-1 tie everywhere; weights of inf give NaN (0 * inf) at some
+    pixels of some channels only. NaN wins, the first of equal maxima is kept."""
+    f = 2 * V + 3
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 3, (2, 4, 6, 1)).astype(np.float32)
+    w2 = rng.choice(np.array([1, -1, np.inf], np.float32), (1, f))
+    y = np.zeros((2, 4 // ph, 6 // pw, f), np.float32)
+    arg = np.zeros(y.shape, np.int8)
+    ops.conv2d_pool_forward(x, w2, np.zeros(f, np.float32), 1, 1, 1, 1, 0, 0, ph, pw, LINEAR,
+                            np.float32(0), np.empty((0, 0, 0, 1), np.float32), y, arg, 2)
+    with np.errstate(invalid="ignore"):
+        z = x * w2[0]
+    windows = z.reshape(2, 4 // ph, ph, 6 // pw, pw, f).transpose(0, 1, 3, 5, 2, 4)
+    windows = windows.reshape(y.shape + (ph * pw,))
+    want, want_arg = windows[..., 0].copy(), np.zeros(y.shape, np.int8)
+    for q in range(1, ph * pw):
+        v = windows[..., q]
+        wins = (v > want) | np.isnan(v)
+        want = np.where(wins, v, want)
+        want_arg = np.where(wins, np.int8(q), want_arg)
+    assert np.isnan(want).any() and not np.isnan(want).all()
+    np.testing.assert_array_equal(y, want)      # (NaN equal to NaN)
+    np.testing.assert_array_equal(arg, want_arg)
 
 
 def test_first_layer_gradient_without_dx_matches(ops):

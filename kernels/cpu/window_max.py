@@ -12,11 +12,15 @@ f(max(z) + b), exactly, as rounding is monotone too), so they run on the pooled
 rows only. The gradient goes to the window's maximum, the first one in scan
 order, as an unfused max pooling would route it; ``arg`` keeps its index.
 """
+import llvmlite.ir as ir
 import numpy as np
+from numba import types
+from numba.extending import intrinsic
 
 from ._jit import kernel
 from ..codes import LINEAR, RELU
 from .activations import derivative
+from .tile import V
 
 _ZERO = np.float32(0.0)
 
@@ -29,14 +33,15 @@ def max_over_windows(block, rows, group, y, w0, arg):
     the index in its window of the row that gave each maximum (the first of
     equal ones).
 
-    Windows of up to 4 rows (2x2, the usual pooling) run straight-line code
-    over four rows, a missing one repeated (a repeated row never wins): LLVM
-    vectorises it over the channels, where a loop over the window's rows stays
-    scalar (0.4 against 3.5 us for 128 rows of 32 channels, 1.3 against 9 with
-    the index)."""
+    Windows of up to 4 rows (2x2, the usual pooling) take whole vectors of
+    channels at a time (``_max_vectors``), the channels past the last whole
+    vector one by one."""
     n = y.shape[1]
     keep = arg.shape[0] > 0
     last = group - 1
+    whole = n // V * V
+    y_flat = y.reshape(-1)
+    arg_flat = arg.reshape(-1)
     for i in range(rows // group):
         base = i * group * n
         out = y[w0 + i]
@@ -44,33 +49,99 @@ def max_over_windows(block, rows, group, y, w0, arg):
             _max_of_rows(block[base:base + group * n], group, out,
                          arg[w0 + i] if keep else arg[0:0, 0], keep)
             continue
-        i1, i2, i3 = min(1, last), min(2, last), min(3, last)
-        r0 = block[base:base + n]
-        r1 = block[base + i1 * n:base + (i1 + 1) * n]
-        r2 = block[base + i2 * n:base + (i2 + 1) * n]
-        r3 = block[base + i3 * n:base + (i3 + 1) * n]
         if keep:
-            at = arg[w0 + i]
-            for c in range(n):
-                m, a = r0[c], np.int8(0)
-                v = r1[c]
-                win = v > m or v != v
-                m, a = (v, np.int8(i1)) if win else (m, a)
-                v = r2[c]
-                win = v > m or v != v
-                m, a = (v, np.int8(i2)) if win else (m, a)
-                v = r3[c]
-                win = v > m or v != v
-                out[c], at[c] = (v, np.int8(i3)) if win else (m, a)
+            _max_vectors(block, base, n, last, y_flat, (w0 + i) * n, arg_flat, True, whole)
         else:
-            for c in range(n):
-                m = r0[c]
-                v = r1[c]
-                m = v if v > m or v != v else m
-                v = r2[c]
-                m = v if v > m or v != v else m
-                v = r3[c]
-                out[c] = v if v > m or v != v else m
+            _max_vectors(block, base, n, last, y_flat, (w0 + i) * n, arg_flat, False, whole)
+        for c in range(whole, n):
+            m, a = block[base + c], np.int8(0)
+            for q in range(1, 4):
+                row = min(q, last)
+                v = block[base + row * n + c]
+                if v > m or v != v:
+                    m, a = v, np.int8(row)
+            out[c] = m
+            if keep:
+                arg[w0 + i, c] = a
+
+
+_I64 = ir.IntType(64)
+
+
+@intrinsic
+def _max_vectors(typingctx, block, base, n, last, out, out0, at, keep, count):
+    """For channels c < ``count`` (a multiple of V), V at a time: out[out0 + c] =
+    the maximum over rows q = 0..3 of block[base + min(q, last)*n + c], NaN
+    winning and the first of equal ones kept; with ``keep`` (a boolean literal)
+    at[out0 + c] = that row's index.
+
+    Emitted as vector compares and selects: the same loop in Python compiled
+    to about 35 ns a window of 32 channels, most of it checks of whether its
+    five arrays overlap, repeated for every window (13 ns this way)."""
+    if not isinstance(keep, types.BooleanLiteral):
+        return None
+    with_index = keep.literal_value
+    sig = types.void(block, base, n, last, out, out0, at, keep, count)
+
+    def codegen(context, builder, signature, args):
+        block_, base_, n_, last_, out_, out0_, at_, _, count_ = args
+
+        def data(position, value):
+            array = context.make_array(signature.args[position])
+            return array(context, builder, value=value).data
+
+        vec = ir.VectorType(ir.FloatType(), V)
+        index_vec = ir.VectorType(ir.IntType(8), V)
+        rows = []
+        for q in range(4):
+            row = builder.select(builder.icmp_signed("<", ir.Constant(_I64, q), last_),
+                                 ir.Constant(_I64, q), last_)
+            rows.append((row, builder.gep(data(0, block_), [builder.add(base_,
+                                                                        builder.mul(row, n_))])))
+        out_at = builder.gep(data(4, out_), [out0_])
+        at_at = builder.gep(data(6, at_), [out0_]) if with_index else None
+        splats = []
+        for row, _ in rows:
+            small = builder.trunc(row, ir.IntType(8))
+            splats.append(builder.shuffle_vector(
+                builder.insert_element(ir.Constant(index_vec, ir.Undefined), small,
+                                       ir.Constant(ir.IntType(32), 0)),
+                ir.Constant(index_vec, ir.Undefined),
+                ir.Constant(ir.VectorType(ir.IntType(32), V), None)))
+        entry = builder.basic_block
+        loop = builder.append_basic_block("max.loop")
+        done = builder.append_basic_block("max.done")
+        builder.cbranch(builder.icmp_signed(">", count_, ir.Constant(_I64, 0)), loop, done)
+
+        builder.position_at_end(loop)
+        c = builder.phi(_I64)
+        c.add_incoming(ir.Constant(_I64, 0), entry)
+
+        def load(pointer):
+            return builder.load(builder.bitcast(builder.gep(pointer, [c]), vec.as_pointer()),
+                                align=4)
+
+        best = load(rows[0][1])
+        index = ir.Constant(index_vec, None)
+        for q in range(1, 4):
+            value = load(rows[q][1])
+            wins = builder.or_(builder.fcmp_ordered(">", value, best),
+                               builder.fcmp_unordered("uno", value, value))
+            best = builder.select(wins, value, best)
+            if with_index:
+                index = builder.select(wins, splats[q], index)
+        builder.store(best, builder.bitcast(builder.gep(out_at, [c]), vec.as_pointer()),
+                      align=4)
+        if with_index:
+            builder.store(index, builder.bitcast(builder.gep(at_at, [c]),
+                                                 index_vec.as_pointer()), align=1)
+        c_next = builder.add(c, ir.Constant(_I64, V))
+        c.add_incoming(c_next, loop)
+        builder.cbranch(builder.icmp_signed("<", c_next, count_), loop, done)
+        builder.position_at_end(done)
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @kernel(inline=True)
