@@ -169,32 +169,107 @@ def route_to_max(y, dy, arg, group, code, alpha, b, w0, w1, first, db_partial):
     output, as for every activation that may be fused); row w*group + arg - first
     of the product's B operand ``b`` (rows of >= y's width) receives g and the
     window's other rows 0. Adds g's column sums into ``db_partial`` unless it
-    is empty."""
+    is empty.
+
+    Windows of up to 4 rows write whole vectors of channels at a time
+    (``_route_vectors``: ReLU's and the identity's g made there too), the
+    channels past the last whole vector one by one."""
     n = y.shape[1]
     width = b.shape[1]
     sums = db_partial.shape[0] > 0
+    whole = n // V * V if group <= 4 else 0
     value = np.empty(n, dtype=np.float32)
+    b_flat = b.reshape(-1)
+    gated = code == RELU
     for w in range(w0, w1):
         out, grad, at = y[w], dy[w], arg[w]
         if code == RELU:
-            for c in range(n):
+            for c in range(whole, n):
                 value[c] = grad[c] if out[c] > _ZERO else _ZERO
         elif code == LINEAR:
-            for c in range(n):
+            for c in range(whole, n):
                 value[c] = grad[c]
         else:
             for c in range(n):
                 value[c] = grad[c] * derivative(code, out[c], out[c], alpha)
-        # each of the window's rows written once, a select per channel: this
-        # vectorises, where zeroing the rows and storing the maxima one by one
-        # did not
+        source = value if not (gated or code == LINEAR) else grad
+        _route_vectors(out, source, at, b_flat, (w * group - first) * width, width, group,
+                       db_partial, gated, whole)
+        if whole == width:
+            continue
+        # the rest: each of the window's rows written once, a select per channel
         for g in range(group):
             row = b[w * group + g - first]
             mine = np.int8(g)
-            for c in range(n):
+            for c in range(whole, n):
                 row[c] = value[c] if at[c] == mine else _ZERO
             for c in range(n, width):
                 row[c] = _ZERO
         if sums:
-            for c in range(n):
+            for c in range(whole, n):
                 db_partial[c] += value[c]
+
+
+@intrinsic
+def _route_vectors(typingctx, out, grad, at, b, row0, width, group, db, relu, count):
+    """For channels c < ``count`` (a multiple of V), V at a time: g = grad[c]
+    (with ``relu``: where out[c] > 0, else 0); row q < ``group``
+    (at most 4) of ``b`` from ``row0``, ``width`` floats apart, gets g where
+    at[c] == q and 0 elsewhere; g is added into ``db`` unless it is empty.
+
+    Emitted as vector selects and stores: compiled from Python the loops ran
+    with checks of whether their arrays overlap, repeated for every window
+    (51 ns a window of 32 channels on Zen 3)."""
+    sig = types.void(out, grad, at, b, row0, width, group, db, relu, count)
+
+    def codegen(context, builder, signature, args):
+        out_, grad_, at_, b_, row0_, width_, group_, db_, relu_, count_ = args
+
+        def array(position, value):
+            return context.make_array(signature.args[position])(context, builder, value=value)
+
+        vec = ir.VectorType(ir.FloatType(), V)
+        index_vec = ir.VectorType(ir.IntType(8), V)
+        out_ptr, grad_ptr = array(0, out_).data, array(1, grad_).data
+        at_ptr, b_ptr = array(2, at_).data, array(3, b_).data
+        db_array = array(7, db_)
+        db_ptr = db_array.data
+        sums = builder.icmp_signed(">", builder.extract_value(db_array.shape, 0),
+                                   ir.Constant(_I64, 0))
+        rows = [builder.gep(b_ptr, [builder.add(row0_, builder.mul(ir.Constant(_I64, q),
+                                                                    width_))])
+                for q in range(4)]
+        entry = builder.basic_block
+        loop = builder.append_basic_block("route.loop")
+        done = builder.append_basic_block("route.done")
+        builder.cbranch(builder.icmp_signed(">", count_, ir.Constant(_I64, 0)), loop, done)
+
+        builder.position_at_end(loop)
+        c = builder.phi(_I64)
+        c.add_incoming(ir.Constant(_I64, 0), entry)
+
+        def at(pointer, kind=vec):
+            return builder.bitcast(builder.gep(pointer, [c]), kind.as_pointer())
+
+        g = builder.load(at(grad_ptr), align=4)
+        gated = builder.select(builder.fcmp_unordered("<=", builder.load(at(out_ptr), align=4),
+                                                      ir.Constant(vec, None)),
+                               ir.Constant(vec, None), g)
+        g = builder.select(builder.icmp_signed("!=", relu_, ir.Constant(relu_.type, 0)),
+                           gated, g)
+        where = builder.load(at(at_ptr, index_vec), align=1)
+        for q in range(4):
+            with builder.if_then(builder.icmp_signed("<", ir.Constant(_I64, q), group_)):
+                mine = builder.icmp_signed("==", where, ir.Constant(index_vec, [q] * V))
+                builder.store(builder.select(mine, g, ir.Constant(vec, None)), at(rows[q]),
+                              align=4)
+        with builder.if_then(sums):
+            total = at(db_ptr)
+            builder.store(builder.fadd(builder.load(total, align=4), g), total, align=4)
+        c_next = builder.add(c, ir.Constant(_I64, V))
+        c.add_incoming(c_next, builder.basic_block)
+        builder.cbranch(builder.icmp_signed("<", c_next, count_), loop, done)
+        builder.position_at_end(done)
+        return context.get_dummy_value()
+
+    return sig, codegen
