@@ -42,6 +42,8 @@ from ..codes import LINEAR
 
 #: output rows per GEMM call, so the epilogue finds them still in cache
 _ROWS = 128
+#: a reduction shorter than this gets forward steps of _ROWS * (_SHORT // its length) rows
+_SHORT = 128
 #: reduction rows per weight-gradient step: its dz rows are made just before the
 #: GEMM reads them, so they come from L2 (the seed CNN's: 1024 rows of 32 or 64
 #: filters, 128-256 KB; against 256 rows its first layer's dw took 6.3 vs 7.6 ms)
@@ -225,7 +227,11 @@ def _chunk(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_p
     m = row_off.shape[0]
     bf = b.reshape(-1)
     zf = z.reshape(-1)
-    rows_per_step = max(group, (_DEPTH if grad else _ROWS) // group * group)
+    # a forward step of a short reduction (a first layer's few channels) covers
+    # more rows, so its GEMM, pooling and epilogue calls are fewer (not for
+    # col2im, whose rows are as wide as a patch)
+    forward_rows = _ROWS if patches else _ROWS * max(1, _SHORT // max(1, col_off.shape[0]))
+    rows_per_step = max(group, (_DEPTH if grad else forward_rows) // group * group)
     # the kernels called by address (``_CALLEES``): their code is not compiled in here
     gemm = gemm_at(callees[GEMM])
     route = _route_at(callees[ROUTE])
