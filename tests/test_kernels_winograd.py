@@ -1,4 +1,5 @@
-"""3x3 convolutions by Winograd F(2x2, 3x3) against the float64 reference.
+"""3x3 convolutions by Winograd F(2x2, 3x3) and F(4x4, 3x3) against the float64
+reference.
 
 The kernels are reached through the public ``conv2d_forward`` and
 ``conv2d_pool_forward``, with channel counts that send them to ``winograd.py``
@@ -8,7 +9,7 @@ import contextlib
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import example, given, strategies as st
 
 import nbkeras
 import reference as ref
@@ -16,8 +17,9 @@ from nbkeras import layers
 from nbkeras.kernels.codes import LINEAR, RELU, SIGMOID, TANH
 from nbkeras.kernels.cpu import winograd
 from nbkeras.kernels.cpu.tile import V
-from nbkeras.kernels.cpu.vector_maps import (INPUT_TILE, OUTPUT_TILE, STAGES, apply_map,
-                                             dense_map, A_T, B_T, G)
+from nbkeras.kernels.cpu.vector_maps import (INPUT_TILE, INPUT_TILE_6, OUTPUT_TILE,
+                                             OUTPUT_TILE_6, STAGES, apply_map, dense_map, A_T,
+                                             A6_T, B_T, B6_T, G, G6)
 from numba import njit
 from test_layers_gradients import _check, _x
 
@@ -35,13 +37,16 @@ cases = st.fixed_dictionaries({
 
 
 @contextlib.contextmanager
-def counting_launches():
-    """[the number of Winograd launches so far] (a spy on ``winograd._launch``)."""
+def counting_launches(tile_sizes=None):
+    """[the number of Winograd launches so far] (a spy on ``winograd._launch``);
+    each launch's output tile size is appended to ``tile_sizes``."""
     count = [0]
     real = winograd._launch
 
     def spy(*args):
         count[0] += 1
+        if tile_sizes is not None:
+            tile_sizes.append(args[-2])
         return real(*args)
     winograd._launch = spy
     try:
@@ -73,13 +78,26 @@ def _source(x, padding):
     return ref.pad_nhwc(x, 3, 3, 1, 1, "same")[0].astype(np.float32), x.shape[1], x.shape[2]
 
 
-def test_maps_are_the_transforms():
+@pytest.mark.parametrize("tile_in, tile_out, b_t, a_t, side",
+                         [(INPUT_TILE, OUTPUT_TILE, B_T, A_T, 4),
+                          (INPUT_TILE_6, OUTPUT_TILE_6, B6_T, A6_T, 6)])
+def test_maps_are_the_transforms(tile_in, tile_out, b_t, a_t, side):
     """Each map's stages multiply out to B^T d B and A^T m A on a flattened tile."""
     rng = np.random.default_rng(0)
-    d, m = rng.standard_normal((4, 4)), rng.standard_normal((4, 4))
-    np.testing.assert_allclose(dense_map(INPUT_TILE) @ d.ravel(), (B_T @ d @ B_T.T).ravel())
-    np.testing.assert_allclose(dense_map(OUTPUT_TILE) @ m.ravel(), (A_T @ m @ A_T.T).ravel())
-    assert len(STAGES[INPUT_TILE]) == len(STAGES[OUTPUT_TILE]) == 2
+    d, m = rng.standard_normal((side, side)), rng.standard_normal((side, side))
+    np.testing.assert_allclose(dense_map(tile_in) @ d.ravel(), (b_t @ d @ b_t.T).ravel())
+    np.testing.assert_allclose(dense_map(tile_out) @ m.ravel(), (a_t @ m @ a_t.T).ravel())
+    assert len(STAGES[tile_in]) == len(STAGES[tile_out]) == 2
+
+
+@pytest.mark.parametrize("b_t, g, a_t", [(B_T, G, A_T), (B6_T, G6, A6_T)])
+def test_minimal_filtering_is_the_correlation(b_t, g, a_t):
+    """A^T [(G g) * (B^T d)] is the 'valid' correlation of d with g (1-D): the
+    matrices are Lavin and Gray's."""
+    rng = np.random.default_rng(1)
+    d, k = rng.standard_normal(b_t.shape[0]), rng.standard_normal(3)
+    want = np.array([d[i:i + 3] @ k for i in range(a_t.shape[0])])
+    np.testing.assert_allclose(a_t @ ((g @ k) * (b_t @ d)), want, atol=1e-12)
 
 
 @njit
@@ -88,32 +106,43 @@ def _map_both(src, src_off, dst_in, dst_out, out_off, count, base):
     apply_map(OUTPUT_TILE, src, base, src_off, dst_out, 0, out_off, count)
 
 
+@njit
+def _map_both_6(src, src_off, dst_in, dst_out, out_off, count, base):
+    apply_map(INPUT_TILE_6, src, base, src_off, dst_in, 0, src_off, count)
+    apply_map(OUTPUT_TILE_6, src, base, src_off, dst_out, 0, out_off, count)
+
+
+@pytest.mark.parametrize("side", [4, 6])
 @pytest.mark.parametrize("vectors", [1, 3])
-def test_apply_map_matches_its_matrix(vectors):
+def test_apply_map_matches_its_matrix(vectors, side):
     """apply_map on scattered rows of channels against the dense matrix."""
     count = vectors * V
+    points, outs = side * side, (side - 2) ** 2
     rng = np.random.default_rng(vectors)
-    src_off = (np.arange(16) * (count + 5)).astype(np.int64)   # rows 16 apart, gaps between
-    out_off = (np.arange(4) * count).astype(np.int64)
-    src = rng.standard_normal(16 * (count + 5) + 3).astype(np.float32)
-    dst_in = np.full(16 * (count + 5), np.nan, np.float32)
-    dst_out = np.full(4 * count, np.nan, np.float32)
-    _map_both(src, src_off, dst_in, dst_out, out_off, count, 3)
+    src_off = (np.arange(points) * (count + 5)).astype(np.int64)   # rows apart, gaps between
+    out_off = (np.arange(outs) * count).astype(np.int64)
+    src = rng.standard_normal(points * (count + 5) + 3).astype(np.float32)
+    dst_in = np.full(points * (count + 5), np.nan, np.float32)
+    dst_out = np.full(outs * count, np.nan, np.float32)
+    (_map_both if side == 4 else _map_both_6)(src, src_off, dst_in, dst_out, out_off, count, 3)
+    tile_in, tile_out = (INPUT_TILE, OUTPUT_TILE) if side == 4 else (INPUT_TILE_6, OUTPUT_TILE_6)
     rows = np.stack([src[3 + o:3 + o + count] for o in src_off]).astype(np.float64)
     got_in = np.stack([dst_in[o:o + count] for o in src_off])
-    np.testing.assert_allclose(got_in, dense_map(INPUT_TILE) @ rows, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(dst_out.reshape(4, count), dense_map(OUTPUT_TILE) @ rows,
-                               rtol=1e-5, atol=1e-5)
+    scale = 1.0 if side == 4 else 50.0     # (F(4x4, 3x3)'s coefficients reach 25 and 64)
+    np.testing.assert_allclose(got_in, dense_map(tile_in) @ rows, rtol=1e-5, atol=1e-5 * scale)
+    np.testing.assert_allclose(dst_out.reshape(outs, count), dense_map(tile_out) @ rows,
+                               rtol=1e-5, atol=1e-5 * scale)
     # the gaps between the rows were not written
     assert np.isnan(dst_in[count:count + 5]).all()
 
 
-def test_weight_transform():
+@pytest.mark.parametrize("m, g", [(2, G), (4, G6)])
+def test_weight_transform(m, g):
     rng = np.random.default_rng(3)
     c, f = C0, V
     kernel = rng.standard_normal((3, 3, c, f)).astype(np.float32)
-    u = winograd.transform_weights(kernel.reshape(-1, f), c, f).reshape(4, 4, c, f)
-    expected = np.einsum("ai,ijck,bj->abck", G, kernel.astype(np.float64), G)
+    u = winograd.transform_weights(kernel.reshape(-1, f), c, f, m).reshape(m + 2, m + 2, c, f)
+    expected = np.einsum("ai,ijck,bj->abck", g, kernel.astype(np.float64), g)
     np.testing.assert_allclose(u, expected, rtol=1e-5, atol=1e-6)
 
 
@@ -164,6 +193,33 @@ def test_conv3x3_pool_forward(case):
     clear = top2[..., 1, :] - top2[..., 0, :] > 1e-4
     assert ((arg >= 0) & (arg < 4)).all()
     np.testing.assert_array_equal(arg[clear], windows.argmax(axis=3)[clear])
+
+
+@given(cases)
+@example({"n": 2, "h": 15, "w": 11, "c": C0, "f": 2 * V, "padding": "valid",
+          "activation": "relu", "bias": True, "chunks": 2, "seed": 7})   # (6 x 4 windows)
+def test_conv3x3_pool_forward_in_inference(case):
+    """Pooled 2x2 without ``arg`` (inference): with an even number of windows
+    each way, F(4x4, 3x3), each 4x4 tile four windows; else F(2x2, 3x3)."""
+    ops = nbkeras.kernels.cpu
+    x, kernel, b = _operands(case)
+    source, oh, ow = _source(x, case["padding"])
+    if oh < 2 or ow < 2:
+        return
+    n, f = case["n"], case["f"]
+    poh, pow_ = oh // 2, ow // 2
+    y = np.full((n, poh, pow_, f), np.nan, np.float32)
+    tile_sizes = []
+    with counting_launches(tile_sizes):
+        ops.conv2d_pool_forward(source, kernel.reshape(-1, f), b, 3, 3, 1, 1, 0, 0, 2, 2,
+                                _CODES[case["activation"]], 0.0, _NO_PAD, y,
+                                np.zeros((0, 0, 0, 0), np.int8), case["chunks"])
+    assert tile_sizes == [4 if poh % 2 == 0 and pow_ % 2 == 0 else 2]
+    post = ref.activation(case["activation"], ref.conv2d(
+        x.astype(np.float64), kernel.astype(np.float64),
+        b.astype(np.float64) if b.size else None, (1, 1), case["padding"]))
+    windows = post[:, :2 * poh, :2 * pow_].reshape(n, poh, 2, pow_, 2, f).max(axis=(2, 4))
+    np.testing.assert_allclose(y, windows, rtol=1e-5, atol=5e-5)
 
 
 def test_other_shapes_stay_direct(launches):

@@ -6,13 +6,15 @@ every channel c < ``count`` (a multiple of the vector width V),
     dst[dst0 + dst_off[q] + c] = sum_p M[q, p] * src[src0 + src_off[p] + c]
 
 for the map M named by ``kind`` (an integer literal: ``INPUT_TILE``,
-``OUTPUT_TILE``), M being a product of stages (``STAGES``) of small constant
+``OUTPUT_TILE`` for F(2x2, 3x3), ``INPUT_TILE_6``, ``OUTPUT_TILE_6`` for
+F(4x4, 3x3)), M being a product of stages (``STAGES``) of small constant
 matrices. It is emitted as LLVM IR through a Numba intrinsic, as ``tile.py``'s
 micro-kernel is: the same loop written in Python reads 16 and writes 16
 places per channel, and LLVM's vectoriser, which cannot rule out that those
 places overlap, left it scalar (1.6 us a tile of 32 channels, about what the
 direct convolution spends on the tile). Here each stage is a handful of
-vector adds, the offsets are read once, and zero coefficients cost nothing.
+vector adds (and, for F(4x4, 3x3), multiplies by constants), the offsets are
+read once, and zero coefficients cost nothing.
 """
 import llvmlite.ir as ir
 import numpy as np
@@ -28,6 +30,16 @@ _I64 = ir.IntType(64)
 B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np.float64)
 A_T = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
+#: F(4x4, 3x3) (same paper): 6x6 input tiles, 4x4 outputs, 36 products where the
+#: direct convolution spends 144 multiply-adds (4x; F(2x2, 3x3): 2.25x), at the
+#: price of a larger rounding error (coefficients up to 8 and 1/24)
+B6_T = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                 [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
+                dtype=np.float64)
+G6 = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+               [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], dtype=np.float64)
+A6_T = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
+                 [0, 1, -1, 8, -8, 1]], dtype=np.float64)
 
 
 def _rows_then_columns(left, right):
@@ -47,11 +59,13 @@ def _rows_then_columns(left, right):
     return first, second
 
 
-INPUT_TILE, OUTPUT_TILE = 0, 1
+INPUT_TILE, OUTPUT_TILE, INPUT_TILE_6, OUTPUT_TILE_6 = 0, 1, 2, 3
 #: each map as its stages, applied first to last
 STAGES = {
-    INPUT_TILE: _rows_then_columns(B_T, B_T),     # 16 -> 16: B^T d B
-    OUTPUT_TILE: _rows_then_columns(A_T, A_T),    # 16 -> 4: A^T m A
+    INPUT_TILE: _rows_then_columns(B_T, B_T),       # 16 -> 16: B^T d B
+    OUTPUT_TILE: _rows_then_columns(A_T, A_T),      # 16 -> 4: A^T m A
+    INPUT_TILE_6: _rows_then_columns(B6_T, B6_T),   # 36 -> 36
+    OUTPUT_TILE_6: _rows_then_columns(A6_T, A6_T),  # 36 -> 16
 }
 
 
@@ -64,15 +78,16 @@ def dense_map(kind):
 
 
 def _combine(builder, stage, vectors):
-    """Each output of ``stage`` as adds and subtracts of ``vectors``: the
-    transforms' coefficients are all 0 or +-1."""
+    """Each output of ``stage`` as adds and subtracts of ``vectors``, a term with
+    a coefficient other than +-1 multiplied by it first."""
     out = []
     for row in stage:
         total = None
         for coefficient, x in zip(row, vectors):
             if coefficient == 0:
                 continue
-            assert abs(coefficient) == 1, "a map stage with a coefficient other than 0, +-1"
+            if abs(coefficient) != 1:
+                x = builder.fmul(x, ir.Constant(x.type, [float(abs(coefficient))] * V))
             if total is None:
                 total = x if coefficient > 0 else builder.fneg(x)
             else:

@@ -33,7 +33,8 @@ from .pointer import address_of
 from .products import (BODY_SIGNATURE, EPILOGUE, GEMM, WINDOW_MAX, callee_addresses,
                        epilogue_at, gemm_at, on_threads, window_max_at)
 from .tile import V
-from .vector_maps import G, INPUT_TILE, OUTPUT_TILE, apply_map
+from .vector_maps import (G, G6, INPUT_TILE, INPUT_TILE_6, OUTPUT_TILE, OUTPUT_TILE_6,
+                          apply_map)
 
 #: the fewest input channels for which the transforms pay: the 16 products are
 #: only ``channels`` deep. Batch 32, against the direct convolution (AMD Zen 3,
@@ -61,36 +62,44 @@ def fits(kh, kw, sh, sw, channels, filters):
             and channels % V == 0 and filters % V == 0)
 
 
-def transform_weights(w2, channels, filters):
+def transform_weights(w2, channels, filters, m=2):
     """U = G g G^T for every (channel, filter) pair: ``w2`` is the kernel
     (3, 3, channels, filters) reshaped to (9*channels, filters); the result is
-    (16*channels, filters), the 16 products' B operands one after another.
+    ((m+2)^2 * channels, filters), the (m+2)^2 products' B operands one after
+    another, for output tiles of m x m (2: F(2x2, 3x3), 4: F(4x4, 3x3)).
 
-    G's rows are g0, (g0+g1+g2)/2, (g0-g1+g2)/2 and g2, applied along the
-    kernel's rows, then its columns, as NumPy element-wise operations. Not
-    matrix products: NumPy's BLAS threads keep spinning after each call, on
-    the cores the kernels' threads need.
+    F(2x2, 3x3)'s G has rows g0, (g0+g1+g2)/2, (g0-g1+g2)/2 and g2, applied
+    along the kernel's rows, then its columns, as NumPy element-wise
+    operations. Not matrix products: NumPy's BLAS threads keep spinning after
+    each call, on the cores the kernels' threads need. F(4x4, 3x3)'s (only in
+    inference, where U is kept) is done in float64 by ``np.einsum``, which
+    calls no BLAS either.
 
     U is kept per thread and kernel array, with a copy of the weights it was
     made from: while they have not changed (inference) a call only compares
     them; at batch 8 the transforms were a quarter of predict's time. Kept
     arrays, not fresh ones, also spare the page faults of a fresh 256 KB
     array (the seed CNN's third convolution was 1.8x slower with them)."""
-    key = (threading.get_ident(), w2.ctypes.data, w2.shape)
+    side = m + 2
+    key = (threading.get_ident(), w2.ctypes.data, w2.shape, m)
     kept = _TRANSFORMED.get(key)
     if kept is None:
         if len(_TRANSFORMED) > 64:
             _TRANSFORMED.clear()
         kept = _TRANSFORMED[key] = (np.full(w2.shape, np.nan, dtype=np.float32),
-                                    np.empty((4, 4, channels * filters), dtype=np.float32))
+                                    np.empty((side, side, channels * filters), dtype=np.float32))
     made_from, u = kept
     if not (made_from[0, 0] == w2[0, 0] and np.array_equal(made_from, w2)):
         g = w2.reshape(3, 3, channels * filters)                 # (i, j, c*k)
-        rows = workspace("rows", (4, 3, channels * filters))    # (a, j, c*k)
-        _apply_g(g[0], g[1], g[2], rows)
-        _apply_g(rows[:, 0], rows[:, 1], rows[:, 2], u.transpose(1, 0, 2))   # (a, b, c*k)
+        if m == 2:
+            rows = workspace("rows", (4, 3, channels * filters))    # (a, j, c*k)
+            _apply_g(g[0], g[1], g[2], rows)
+            _apply_g(rows[:, 0], rows[:, 1], rows[:, 2], u.transpose(1, 0, 2))  # (a, b, c*k)
+        else:
+            rows = np.einsum("ai,ijx->ajx", G6, g.astype(np.float64))
+            np.copyto(u, np.einsum("bj,ajx->abx", G6, rows), casting="same_kind")
         np.copyto(made_from, w2)
-    return u.reshape(16 * channels, filters)
+    return u.reshape(side * side * channels, filters)
 
 
 def _apply_g(g0, g1, g2, out):
@@ -117,8 +126,8 @@ def workspace(name, shape):
 
 
 def tiled_input_size(oh, ow):
-    """(height, width) the tiles of an oh x ow output read: one pixel more than
-    the convolution's input along an odd output size."""
+    """(height, width) the 2x2 tiles of an oh x ow output read: one pixel more
+    than the convolution's input along an odd output size."""
     return 2 * ((oh + 1) // 2) + 2, 2 * ((ow + 1) // 2) + 2
 
 
@@ -128,27 +137,39 @@ def conv3x3_forward(source, w2, b, code, alpha, oh, ow, z, y, chunks):
     ``tiled_input_size`` large), z and y (n*oh*ow, filters) as
     ``conv.conv2d_forward``'s."""
     _launch(source, w2, b, code, alpha, oh, ow, (oh + 1) // 2, (ow + 1) // 2, z, y,
-            _NO_ARG, 1, chunks)
+            _NO_ARG, 1, 2, chunks)
 
 
 def conv3x3_pool_forward(source, w2, b, code, alpha, y, arg, chunks):
     """The same convolution followed by a 2x2 max pooling (stride 2, 'valid'):
     y (n, poh, pow, filters) as ``conv.conv2d_pool_forward``'s, ``arg`` (int8,
-    y's shape, or empty in inference) where each maximum was. Each pooling
-    window is one tile."""
+    y's shape, or empty in inference) where each maximum was.
+
+    Each pooling window is one 2x2 tile; in inference, with an even number of
+    windows each way, four windows are one 4x4 tile of F(4x4, 3x3) instead
+    (1.8x fewer multiply-adds again; its rounding error, about 10x F(2x2,
+    3x3)'s, stays out of training)."""
     n, poh, pow_, filters = y.shape
     rows = y.reshape(-1, filters)
+    if arg.size == 0 and poh % 2 == 0 and pow_ % 2 == 0:
+        _launch(source, w2, b, code, alpha, 2 * poh, 2 * pow_, poh // 2, pow_ // 2, rows, rows,
+                _NO_ARG, 4, 4, chunks)
+        return
     _launch(source, w2, b, code, alpha, 2 * poh, 2 * pow_, poh, pow_, rows, rows,
-            arg.reshape(-1, filters) if arg.size else _NO_ARG, 4, chunks)
+            arg.reshape(-1, filters) if arg.size else _NO_ARG, 4, 2, chunks)
 
 
-def _launch(source, w2, b, code, alpha, oh, ow, th, tw, z, y, arg, group, chunks):
+def _launch(source, w2, b, code, alpha, oh, ow, th, tw, z, y, arg, group, m, chunks):
+    """Runs ``_tiles`` on the threads: th x tw tiles of m x m outputs a sample."""
     n, height, width, channels = source.shape
     filters = y.shape[1]
-    u = transform_weights(w2, channels, filters)
-    # a multiple of the 6-row GEMM tile
-    block = max(6, min(_MOST_TILES, _STEP_FLOATS // (channels + filters)) // 6 * 6)
-    geometry = np.array([n, height, width, channels, oh, ow, th, tw, block], dtype=np.int64)
+    u = transform_weights(w2, channels, filters, m)
+    # tiles per step: their V and M within the step's floats, a multiple of the
+    # 6-row GEMM tile
+    products = (m + 2) * (m + 2)
+    block = max(6, min(_MOST_TILES, _STEP_FLOATS * 16 // (products * (channels + filters)))
+                // 6 * 6)
+    geometry = np.array([n, height, width, channels, oh, ow, th, tw, block, m], dtype=np.int64)
     on_threads(_body(), source.reshape(-1), geometry, _NO_ROWS, u, np.int64(filters), b,
                np.int64(code), _F32(alpha), z, y, _EMPTY2, _EMPTY2, _EMPTY2, _EMPTY2,
                np.int64(chunks), np.int64(group), arg, _NO_ROWS, _NO_ROWS, _EMPTY1,
@@ -173,69 +194,95 @@ def _tiles(t, a, geometry, col_off, u, ldu, bias, code, alpha, z, y, dy, dz, dw_
     ``geometry`` its shape and the tiling, ``u`` the transformed weights; the
     product arguments it does not use are empty).
 
-    Pooled (``group`` = 4: ``z`` is ``y``, the pooled rows), each tile is a
-    window and the threads split the windows; otherwise they split rows of
-    tiles, so each step's output pixels are one run of z's rows."""
+    Tiles of m x m outputs (geometry[9]: 2, or 4 for F(4x4, 3x3)) read
+    (m+2) x (m+2) inputs. Pooled (``group`` = 4: ``z`` is ``y``, the pooled
+    rows), a 2x2 tile is a window and the threads split the windows; a 4x4
+    tile is 2x2 windows, its outputs put in the windows' order (the windows
+    of a row of tiles are two rows of windows), and the threads split rows of
+    tiles, as they do unpooled, where each step's output pixels are one run of
+    z's rows."""
     n, height, width, channels = geometry[0], geometry[1], geometry[2], geometry[3]
-    oh, ow, th, tw, block = geometry[4], geometry[5], geometry[6], geometry[7], geometry[8]
+    oh, ow, th, tw, block, m = (geometry[4], geometry[5], geometry[6], geometry[7],
+                                geometry[8], geometry[9])
+    side = m + 2
+    points = side * side          # transformed elements xi (products) per tile
+    outs = m * m
     filters = y.shape[1]
     pooled = group > 1
-    per_unit = 1 if pooled else tw
+    per_unit = 1 if pooled and m == 2 else tw
     step = max(1, block // per_unit)
     block = step * per_unit
     gemm = gemm_at(callees[GEMM])
     window_max = window_max_at(callees[WINDOW_MAX])
     epilogue = epilogue_at(callees[EPILOGUE])
     uf = u.reshape(-1)
-    transformed = np.empty(16 * block * channels, dtype=np.float32)   # V, xi-major
-    products = np.empty(16 * block * filters, dtype=np.float32)       # M, xi-major
-    outputs = np.empty(4 * block * filters, dtype=np.float32)         # 4 rows a tile
-    pixel_at = np.empty(16, dtype=np.int64)    # input tile element (i, j) from its corner
-    v_at = np.empty(16, dtype=np.int64)        # V[xi]'s first row, M[xi]'s
-    m_at = np.empty(16, dtype=np.int64)
-    row_at = np.empty(4, dtype=np.int64)       # the tile's output rows
-    for xi in range(16):
-        pixel_at[xi] = ((xi // 4) * width + xi % 4) * channels
+    transformed = np.empty(points * block * channels, dtype=np.float32)   # V, xi-major
+    products = np.empty(points * block * filters, dtype=np.float32)       # M, xi-major
+    outputs = np.empty(outs * block * filters, dtype=np.float32)          # outs rows a tile
+    pixel_at = np.empty(points, dtype=np.int64)   # input tile element (i, j) from its corner
+    v_at = np.empty(points, dtype=np.int64)       # V[xi]'s first row, M[xi]'s
+    m_at = np.empty(points, dtype=np.int64)
+    row_at = np.empty(outs, dtype=np.int64)       # the tile's output rows
+    for xi in range(points):
+        pixel_at[xi] = ((xi // side) * width + xi % side) * channels
         v_at[xi] = xi * block * channels
         m_at[xi] = xi * block * filters
-    for q in range(4):
-        row_at[q] = q * filters
+    for q in range(outs):
+        if pooled and m == 4:
+            # output (oy, ox) of the tile: window (oy // 2, ox // 2), place in it
+            oy, ox = q // 4, q % 4
+            row_at[q] = ((((oy // 2) * tw * 2 + ox // 2) * 4 + (oy % 2) * 2 + ox % 2)
+                         * filters)
+        else:
+            row_at[q] = q * filters
     v_rows = np.empty(block, dtype=np.int64)       # V[xi]'s rows and columns
     for i in range(block):
         v_rows[i] = i * channels
     channel_at = np.empty(channels, dtype=np.int64)
     for c in range(channels):
         channel_at[c] = c
-    units = n * th * (tw if pooled else 1)
+    units = n * th * (tw if per_unit == 1 else 1)
     u0, u1 = row_range(units, chunks, t)
     for s in range(u0, u1, step):
         stop = min(u1, s + step)
         t0, count = s * per_unit, (stop - s) * per_unit
         for i in range(count):
             sample, ty, tx = _tile_at(t0 + i, th, tw)
-            corner = ((sample * height + 2 * ty) * width + 2 * tx) * channels
-            apply_map(INPUT_TILE, a, corner, pixel_at, transformed, i * channels, v_at,
-                      channels)
-        for xi in range(16):
+            corner = ((sample * height + m * ty) * width + m * tx) * channels
+            if m == 4:
+                apply_map(INPUT_TILE_6, a, corner, pixel_at, transformed, i * channels, v_at,
+                          channels)
+            else:
+                apply_map(INPUT_TILE, a, corner, pixel_at, transformed, i * channels, v_at,
+                          channels)
+        for xi in range(points):
             gemm(transformed[xi * block * channels:], v_rows, 0, count, channel_at, 0,
                  channels, uf[xi * channels * ldu:], ldu, filters,
                  products[xi * block * filters:], filters, False)
         for i in range(count):
-            apply_map(OUTPUT_TILE, products, i * filters, m_at, outputs, 4 * i * filters,
-                      row_at, filters)
+            if m == 4:
+                # pooled: tile i is row i // tw of tiles, column i % tw
+                place = ((i // tw) * 16 * tw + (i % tw) * 8 if pooled else outs * i) * filters
+                apply_map(OUTPUT_TILE_6, products, i * filters, m_at, outputs, place, row_at,
+                          filters)
+            else:
+                apply_map(OUTPUT_TILE, products, i * filters, m_at, outputs, 4 * i * filters,
+                          row_at, filters)
         if pooled:
-            window_max(outputs, 4 * count, 4, y, t0, arg)
-            epilogue(y, bias, code, alpha, y, t0, t0 + count)
+            windows = count * outs // 4
+            w0 = t0 * outs // 4
+            window_max(outputs, 4 * windows, 4, y, w0, arg)
+            epilogue(y, bias, code, alpha, y, w0, w0 + windows)
             continue
         for i in range(count):
             sample, ty, tx = _tile_at(t0 + i, th, tw)
-            for q in range(4):
-                row, col = 2 * ty + q // 2, 2 * tx + q % 2
+            for q in range(outs):
+                row, col = m * ty + q // m, m * tx + q % m
                 if row < oh and col < ow:
                     target_row = z[(sample * oh + row) * ow + col]
-                    source_row = outputs[(4 * i + q) * filters:(4 * i + q + 1) * filters]
+                    source_row = outputs[(outs * i + q) * filters:(outs * i + q + 1) * filters]
                     for k in range(filters):
                         target_row[k] = source_row[k]
         first, last = s // th, (stop - 1) // th
-        epilogue(z, bias, code, alpha, y, (first * oh + 2 * (s % th)) * ow,
-                 (last * oh + min(2 * ((stop - 1) % th) + 2, oh)) * ow)
+        epilogue(z, bias, code, alpha, y, (first * oh + m * (s % th)) * ow,
+                 (last * oh + min(m * ((stop - 1) % th) + m, oh)) * ow)
