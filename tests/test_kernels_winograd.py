@@ -166,6 +166,31 @@ def test_conv3x3_forward(case):
 
 
 @given(cases)
+@example({"n": 2, "h": 6, "w": 9, "c": C0, "f": 2 * V, "padding": "valid",
+          "activation": "relu", "bias": True, "chunks": 2, "seed": 3})     # (4 x 7 outputs)
+def test_conv3x3_forward_in_inference(case):
+    """Without a backward pass to follow, the larger F(4x4, 3x3) tiles where
+    they take fewer products (``winograd.tile_size``)."""
+    ops = nbkeras.kernels.cpu
+    x, kernel, b = _operands(case)
+    source, oh, ow = _source(x, case["padding"])
+    rows, f = case["n"] * oh * ow, case["f"]
+    z = np.full((rows, f), np.nan, np.float32)
+    tile_sizes = []
+    with counting_launches(tile_sizes):
+        ops.conv2d_forward(source, kernel.reshape(-1, f), b, 3, 3, 1, 1, 0, 0, oh, ow,
+                           _CODES[case["activation"]], 0.0, _NO_PAD, z, z, case["chunks"],
+                           False)
+    assert tile_sizes == [winograd.tile_size(oh, ow, False)]
+    if (oh, ow) == (4, 7):
+        assert tile_sizes == [4]
+    want = ref.activation(case["activation"], ref.conv2d(
+        x.astype(np.float64), kernel.astype(np.float64),
+        b.astype(np.float64) if b.size else None, (1, 1), case["padding"]))
+    np.testing.assert_allclose(z.reshape(want.shape), want, rtol=1e-5, atol=5e-5)
+
+
+@given(cases)
 def test_conv3x3_pool_forward(case):
     """Pooled 2x2: y and, where the window's two largest values are apart,
     the index of its maximum (in scan order: ``arg``)."""
@@ -279,3 +304,23 @@ def test_kept_transform_follows_weights_changed_in_place():
         expected = ref.conv2d(x.astype(np.float64), kernel.astype(np.float64), None, (1, 1),
                               "valid")
         np.testing.assert_allclose(z.reshape(expected.shape), expected, rtol=1e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("pooled", [False, True])
+def test_layers_take_the_larger_tiles_only_in_inference(pooled):
+    """predict and evaluate run F(4x4, 3x3) where it pays; the forward pass of a
+    training step, which the backward pass follows, F(2x2, 3x3)."""
+    stack = [layers.Conv2D(V, 3, activation="relu")] + ([layers.MaxPooling2D(2)] if pooled
+                                                         else [])
+    model = nbkeras.Sequential([nbkeras.Input((10, 10, C0))] + stack +
+                               [layers.Flatten(), layers.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.random.default_rng(0).standard_normal((4, 10, 10, C0)).astype(np.float32)
+    y = np.zeros((4, 2), np.float32)
+    for run, want in ((lambda: model.predict(x, verbose=0), 4),
+                      (lambda: model.evaluate(x, y, verbose=0), 4),
+                      (lambda: model.fit(x, y, epochs=1, verbose=0), 2)):
+        tile_sizes = []
+        with counting_launches(tile_sizes):
+            run()
+        assert tile_sizes and set(tile_sizes) == {want}

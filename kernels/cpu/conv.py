@@ -99,23 +99,26 @@ def _padded_source(x, pad_top, pad_left, xpad):
 
 
 def conv2d_forward(x, w2, b, kh, kw, sh, sw, pad_top, pad_left, oh, ow, code, alpha,
-                   xpad, z, y, chunks):
+                   xpad, z, y, chunks, for_training=True):
     """Convolve NHWC ``x`` with ``w2`` = kernel.reshape(kh*kw*in, out).
 
     ``xpad`` is empty when the convolution reads ``x`` as it is ('valid'), else a
     (n, (oh-1)*sh + kh, (ow-1)*sw + kw, in) workspace that receives the
     zero-padded input; the backward pass takes whichever was read. ``z`` and
     ``y`` are (n*oh*ow, out) workspaces; ``y`` may be ``z``; ``b`` may be empty.
+    ``for_training`` False (no backward pass follows) lets a 3x3 convolution
+    use Winograd's larger tiles (``winograd.tile_size``).
     """
     source = _padded_source(x, pad_top, pad_left, xpad)
     n, height, width, channels = source.shape
     if winograd.fits(kh, kw, sh, sw, channels, w2.shape[1]):
-        tiled = winograd.tiled_input_size(oh, ow)
+        m = winograd.tile_size(oh, ow, for_training)
+        tiled = winograd.tiled_input_size(oh, ow, m)
         if tiled[0] > height or tiled[1] > width:
             wider = winograd.workspace("wider", (n,) + tiled + (channels,))
             place(source, 0, 0, wider)
             source = wider
-        winograd.conv3x3_forward(source, w2, b, code, alpha, oh, ow, z, y, chunks)
+        winograd.conv3x3_forward(source, w2, b, code, alpha, oh, ow, z, y, chunks, m)
         return
     product_rows(source.reshape(-1), pixel_offsets(n, oh, ow, height, width, channels, sh, sw),
                  patch_offsets(kh, kw, width, channels),

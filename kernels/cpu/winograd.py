@@ -125,19 +125,30 @@ def workspace(name, shape):
     return found
 
 
-def tiled_input_size(oh, ow):
-    """(height, width) the 2x2 tiles of an oh x ow output read: one pixel more
-    than the convolution's input along an odd output size."""
-    return 2 * ((oh + 1) // 2) + 2, 2 * ((ow + 1) // 2) + 2
+def tile_size(oh, ow, for_training):
+    """The output tile for an oh x ow 'valid' 3x3 convolution: 2 (F(2x2, 3x3)),
+    or in inference 4 (F(4x4, 3x3)) where its tiles take fewer products, the
+    outputs past the edge included."""
+    if for_training:
+        return 2
+    fours = ((oh + 3) // 4) * ((ow + 3) // 4) * 36
+    twos = ((oh + 1) // 2) * ((ow + 1) // 2) * 16
+    return 4 if fours < twos else 2
 
 
-def conv3x3_forward(source, w2, b, code, alpha, oh, ow, z, y, chunks):
+def tiled_input_size(oh, ow, m=2):
+    """(height, width) the m x m tiles of an oh x ow output read: more than the
+    convolution's input where m does not divide the output size."""
+    return m * ((oh + m - 1) // m) + 2, m * ((ow + m - 1) // m) + 2
+
+
+def conv3x3_forward(source, w2, b, code, alpha, oh, ow, z, y, chunks, m=2):
     """z = conv(source, w2) (+ b), y = f(z) for a 'valid' 3x3 stride-1
     convolution of NHWC ``source`` (the input, or its zero-padded copy, at least
-    ``tiled_input_size`` large), z and y (n*oh*ow, filters) as
-    ``conv.conv2d_forward``'s."""
-    _launch(source, w2, b, code, alpha, oh, ow, (oh + 1) // 2, (ow + 1) // 2, z, y,
-            _NO_ARG, 1, 2, chunks)
+    ``tiled_input_size(oh, ow, m)`` large), z and y (n*oh*ow, filters) as
+    ``conv.conv2d_forward``'s, in tiles of m x m outputs (``tile_size``)."""
+    _launch(source, w2, b, code, alpha, oh, ow, (oh + m - 1) // m, (ow + m - 1) // m, z, y,
+            _NO_ARG, 1, m, chunks)
 
 
 def conv3x3_pool_forward(source, w2, b, code, alpha, y, arg, chunks):

@@ -1,5 +1,6 @@
 """Conv2D: NHWC, kernel (kh, kw, in, filters), implicit GEMM with a fused epilogue."""
 from .. import backend
+from ..engine import tape as tape_module
 from ._epilogue import (output_buffers, finish_forward, pre_activation_grad,
                         empty_like_rank, check_last_dim)
 from ._geometry import pair, normalize_padding, window_2d
@@ -86,7 +87,7 @@ class Conv2D(Layer):
         backend.ops().conv2d_forward(inputs, w2, b, kh, kw, self.strides[0], self.strides[1],
                                      pt, pl, oh, ow, self.activation.code,
                                      self.activation.alpha, xpad, z, y_kernel,
-                                     backend.num_threads())
+                                     backend.num_threads(), tape_module.recording())
         finish_forward(self.activation, z, y)
         ctx.z, ctx.y = z, y
         return y.reshape(n, oh, ow, self.filters)
