@@ -35,8 +35,11 @@ sparse categorical crossentropy, Adam with Keras's defaults):
 
 Method. These machines are shared and noisy, so absolute times wander; the
 numbers to read are the RATIOS. Everything in sections 1-3 runs in ONE run,
-interleaved round by round (Keras can have one backend per process, so Keras on
-TensorFlow runs in a helper process that the rounds drive command by command) (the order of the frameworks rotates each round)
+interleaved round by round (the order of the frameworks rotates each round);
+each framework of sections 1-2 runs in a helper process of its own that the
+rounds drive command by command, as a user runs one framework per process
+(``--one-process``: all in this one, except Keras on TensorFlow, as Keras has
+one backend per process)
 so that a burst of background load hits all of them alike, and each figure is
 the MEDIAN over the measured repetitions. Epoch times are taken by a callback
 (``on_epoch_begin`` -> ``on_epoch_end``) so per-``fit``-call setup is not counted
@@ -331,11 +334,14 @@ class Runner:
 
 
 class RemoteRunner:
-    """A :class:`Runner` in a helper process, driven command by command: Keras on
-    TensorFlow (Keras has one backend per process, and this one runs JAX)."""
+    """A :class:`Runner` in a helper process of its own, driven command by
+    command: each framework as a user runs it, alone in its process (by
+    default, see ``make_runner``; Keras on TensorFlow always, as Keras has one
+    backend per process and this one runs JAX)."""
 
     def __init__(self, framework, samples, seed=0):
-        env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
+        backend = "tensorflow" if framework == "tensorflow" else "jax"
+        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
         self._log = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), "--serve", framework,
@@ -375,9 +381,18 @@ class RemoteRunner:
         return np.load(self._call({"cmd": "parity", "path": weights_path})["path"])
 
 
+#: run every framework in a helper process of its own (``--one-process`` clears it)
+SEPARATE_PROCESSES = [True]
+
+
 def make_runner(framework, x, y, seed=0):
-    """A Runner in this process, or a RemoteRunner where Keras needs another backend."""
-    if framework == "tensorflow" and os.environ.get("KERAS_BACKEND") != "tensorflow":
+    """A RemoteRunner: each framework in a process of its own, so that no
+    framework's thread pools, allocator and caches sit in another's process
+    (in one process, nbkeras's batch-32 predict read 8,900-11,700 samples/s
+    where its own process gives 13,000-14,500). With ``--one-process``, a
+    Runner in this process, except Keras on TensorFlow."""
+    if SEPARATE_PROCESSES[0] or (framework == "tensorflow"
+                                 and os.environ.get("KERAS_BACKEND") != "tensorflow"):
         return RemoteRunner(framework, len(x), seed)
     return Runner(framework, x, y, seed)
 
@@ -839,7 +854,11 @@ def main():
     parser.add_argument("--serve-seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--worker-samples", type=int, default=2048, help=argparse.SUPPRESS)
     parser.add_argument("--worker-epochs", type=int, default=4, help=argparse.SUPPRESS)
+    parser.add_argument("--one-process", action="store_true",
+                        help="run the frameworks' throughput rounds in this one process "
+                             "(Keras on TensorFlow still in a helper), not one process each")
     args = parser.parse_args()
+    SEPARATE_PROCESSES[0] = not args.one_process
     if args.worker:
         worker_main(args.worker, args.worker_samples, args.worker_epochs)
         return 0
