@@ -108,23 +108,26 @@ def test_conv_maxpool_matches_reference(ops, case):
     np.testing.assert_allclose(db, want_db, rtol=1e-3, atol=1e-3)
 
 
-def test_conv_maxpool_is_the_unfused_pair_exactly(ops):
+@pytest.mark.parametrize("training", [True, False])
+def test_conv_maxpool_is_the_unfused_pair_exactly(ops, training):
     """Same numbers as conv2d_forward then maxpool2d_forward, bit for bit (bias and
-    activation commute with the max), on the seed CNN's second layer's shapes."""
+    activation commute with the max), on the seed CNN's second layer's shapes:
+    in training (the index kept) and in inference, where both take the same
+    4x4 Winograd tiles."""
     rng = np.random.default_rng(5)
     x = rng.standard_normal((4, 15, 15, 32)).astype(np.float32)
     w2 = rng.standard_normal((9 * 32, 64)).astype(np.float32)
     b = rng.standard_normal(64).astype(np.float32)
     z = np.empty((4 * 13 * 13, 64), np.float32)
     ops.conv2d_forward(x, w2, b, 3, 3, 1, 1, 0, 0, 13, 13, RELU, np.float32(0),
-                       np.empty((0, 0, 0, 32), np.float32), z, z, 2)
+                       np.empty((0, 0, 0, 32), np.float32), z, z, 2, training)
     want = np.empty((4, 6, 6, 64), np.float32)
     ops.maxpool2d_forward(np.ascontiguousarray(z.reshape(4, 13, 13, 64)[:, :12, :12]),
                           2, 2, 2, 2, 0, 0, want)
     y = np.empty_like(want)
+    arg = np.empty(want.shape if training else (0, 0, 0, 0), np.int8)
     ops.conv2d_pool_forward(x, w2, b, 3, 3, 1, 1, 0, 0, 2, 2, RELU, np.float32(0),
-                            np.empty((0, 0, 0, 32), np.float32), y,
-                            np.empty((0, 0, 0, 0), np.int8), 2)
+                            np.empty((0, 0, 0, 32), np.float32), y, arg, 2)
     np.testing.assert_array_equal(y, want)
 
 
