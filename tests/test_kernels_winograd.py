@@ -165,6 +165,24 @@ def test_conv3x3_forward(case):
                                rtol=1e-5, atol=2e-5)
 
 
+def _pooled_case(case):
+    """(source, w2, b, y to fill, the reference's windows (n, poh, pow, 4, f)) of
+    a 2x2-pooled case, or None where the output has no whole window."""
+    x, kernel, b = _operands(case)
+    source, oh, ow = _source(x, case["padding"])
+    if oh < 2 or ow < 2:
+        return None
+    n, f = case["n"], case["f"]
+    poh, pow_ = oh // 2, ow // 2
+    post = ref.activation(case["activation"], ref.conv2d(
+        x.astype(np.float64), kernel.astype(np.float64),
+        b.astype(np.float64) if b.size else None, (1, 1), case["padding"]))
+    windows = (post[:, :2 * poh, :2 * pow_].reshape(n, poh, 2, pow_, 2, f)
+               .transpose(0, 1, 3, 2, 4, 5).reshape(n, poh, pow_, 4, f))
+    return (source, kernel.reshape(-1, f), b, np.full((n, poh, pow_, f), np.nan, np.float32),
+            windows)
+
+
 @given(cases)
 @example({"n": 2, "h": 6, "w": 9, "c": C0, "f": 2 * V, "padding": "valid",
           "activation": "relu", "bias": True, "chunks": 2, "seed": 3})     # (4 x 7 outputs)
@@ -194,25 +212,16 @@ def test_conv3x3_forward_in_inference(case):
 def test_conv3x3_pool_forward(case):
     """Pooled 2x2: y and, where the window's two largest values are apart,
     the index of its maximum (in scan order: ``arg``)."""
-    ops = nbkeras.kernels.cpu
-    x, kernel, b = _operands(case)
-    source, oh, ow = _source(x, case["padding"])
-    if oh < 2 or ow < 2:
+    pooled = _pooled_case(case)
+    if pooled is None:
         return
-    n, f = case["n"], case["f"]
-    poh, pow_ = oh // 2, ow // 2
-    y = np.full((n, poh, pow_, f), np.nan, np.float32)
-    arg = np.full((n, poh, pow_, f), -1, np.int8)
+    source, w2, b, y, windows = pooled
+    arg = np.full(y.shape, -1, np.int8)
     with counting_launches() as calls:
-        ops.conv2d_pool_forward(source, kernel.reshape(-1, f), b, 3, 3, 1, 1, 0, 0, 2, 2,
-                                _CODES[case["activation"]], 0.0, _NO_PAD, y, arg,
-                                case["chunks"])
+        nbkeras.kernels.cpu.conv2d_pool_forward(source, w2, b, 3, 3, 1, 1, 0, 0, 2, 2,
+                                                _CODES[case["activation"]], 0.0, _NO_PAD, y,
+                                                arg, case["chunks"])
     assert calls[0] == 1
-    post = ref.activation(case["activation"], ref.conv2d(
-        x.astype(np.float64), kernel.astype(np.float64),
-        b.astype(np.float64) if b.size else None, (1, 1), case["padding"]))
-    windows = (post[:, :2 * poh, :2 * pow_].reshape(n, poh, 2, pow_, 2, f)
-               .transpose(0, 1, 3, 2, 4, 5).reshape(n, poh, pow_, 4, f))
     np.testing.assert_allclose(y, windows.max(axis=3), rtol=1e-5, atol=2e-5)
     top2 = np.sort(windows, axis=3)[..., -2:, :]
     clear = top2[..., 1, :] - top2[..., 0, :] > 1e-4
@@ -226,25 +235,18 @@ def test_conv3x3_pool_forward(case):
 def test_conv3x3_pool_forward_in_inference(case):
     """Pooled 2x2 without ``arg`` (inference): with an even number of windows
     each way, F(4x4, 3x3), each 4x4 tile four windows; else F(2x2, 3x3)."""
-    ops = nbkeras.kernels.cpu
-    x, kernel, b = _operands(case)
-    source, oh, ow = _source(x, case["padding"])
-    if oh < 2 or ow < 2:
+    pooled = _pooled_case(case)
+    if pooled is None:
         return
-    n, f = case["n"], case["f"]
-    poh, pow_ = oh // 2, ow // 2
-    y = np.full((n, poh, pow_, f), np.nan, np.float32)
+    source, w2, b, y, windows = pooled
     tile_sizes = []
     with counting_launches(tile_sizes):
-        ops.conv2d_pool_forward(source, kernel.reshape(-1, f), b, 3, 3, 1, 1, 0, 0, 2, 2,
-                                _CODES[case["activation"]], 0.0, _NO_PAD, y,
-                                np.zeros((0, 0, 0, 0), np.int8), case["chunks"])
-    assert tile_sizes == [4 if poh % 2 == 0 and pow_ % 2 == 0 else 2]
-    post = ref.activation(case["activation"], ref.conv2d(
-        x.astype(np.float64), kernel.astype(np.float64),
-        b.astype(np.float64) if b.size else None, (1, 1), case["padding"]))
-    windows = post[:, :2 * poh, :2 * pow_].reshape(n, poh, 2, pow_, 2, f).max(axis=(2, 4))
-    np.testing.assert_allclose(y, windows, rtol=1e-5, atol=5e-5)
+        nbkeras.kernels.cpu.conv2d_pool_forward(source, w2, b, 3, 3, 1, 1, 0, 0, 2, 2,
+                                                _CODES[case["activation"]], 0.0, _NO_PAD, y,
+                                                np.zeros((0, 0, 0, 0), np.int8),
+                                                case["chunks"])
+    assert tile_sizes == [4 if y.shape[1] % 2 == 0 and y.shape[2] % 2 == 0 else 2]
+    np.testing.assert_allclose(y, windows.max(axis=3), rtol=1e-5, atol=5e-5)
 
 
 def test_other_shapes_stay_direct(launches):

@@ -21,6 +21,7 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
+from .ir_loops import over_vectors
 from .tile import V
 
 _I64 = ir.IntType(64)
@@ -121,25 +122,17 @@ def apply_map(typingctx, kind, src, src0, src_off, dst, dst0, dst_off, count):
             builder.gep(src_offsets, [ir.Constant(_I64, p)])))]) for p in range(n_in)]
         dst_at = [builder.gep(dst_ptr, [builder.add(dst0_, builder.load(
             builder.gep(dst_offsets, [ir.Constant(_I64, q)])))]) for q in range(n_out)]
-        entry = builder.basic_block
-        loop = builder.append_basic_block("map.loop")
-        done = builder.append_basic_block("map.done")
-        builder.cbranch(builder.icmp_signed(">", count_, ir.Constant(_I64, 0)), loop, done)
 
-        builder.position_at_end(loop)
-        c = builder.phi(_I64)
-        c.add_incoming(ir.Constant(_I64, 0), entry)
-        values = [builder.load(builder.bitcast(builder.gep(at, [c]), vec.as_pointer()), align=4)
-                  for at in src_at]
-        for stage in stages:
-            values = _combine(builder, stage, values)
-        for at, value in zip(dst_at, values):
-            builder.store(value, builder.bitcast(builder.gep(at, [c]), vec.as_pointer()),
-                          align=4)
-        c_next = builder.add(c, ir.Constant(_I64, V))
-        c.add_incoming(c_next, loop)
-        builder.cbranch(builder.icmp_signed("<", c_next, count_), loop, done)
-        builder.position_at_end(done)
+        def body(c):
+            values = [builder.load(builder.bitcast(builder.gep(at, [c]), vec.as_pointer()),
+                                   align=4) for at in src_at]
+            for stage in stages:
+                values = _combine(builder, stage, values)
+            for at, value in zip(dst_at, values):
+                builder.store(value, builder.bitcast(builder.gep(at, [c]), vec.as_pointer()),
+                              align=4)
+
+        over_vectors(builder, count_, body, "map")
         return context.get_dummy_value()
 
     return sig, codegen

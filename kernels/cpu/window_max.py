@@ -20,6 +20,7 @@ from numba.extending import intrinsic
 from ._jit import kernel
 from ..codes import LINEAR, RELU
 from .activations import derivative
+from .ir_loops import over_vectors
 from .tile import V
 
 _ZERO = np.float32(0.0)
@@ -108,37 +109,28 @@ def _max_vectors(typingctx, block, base, n, last, out, out0, at, keep, count):
                                        ir.Constant(ir.IntType(32), 0)),
                 ir.Constant(index_vec, ir.Undefined),
                 ir.Constant(ir.VectorType(ir.IntType(32), V), None)))
-        entry = builder.basic_block
-        loop = builder.append_basic_block("max.loop")
-        done = builder.append_basic_block("max.done")
-        builder.cbranch(builder.icmp_signed(">", count_, ir.Constant(_I64, 0)), loop, done)
 
-        builder.position_at_end(loop)
-        c = builder.phi(_I64)
-        c.add_incoming(ir.Constant(_I64, 0), entry)
+        def body(c):
+            def load(pointer):
+                return builder.load(builder.bitcast(builder.gep(pointer, [c]),
+                                                    vec.as_pointer()), align=4)
 
-        def load(pointer):
-            return builder.load(builder.bitcast(builder.gep(pointer, [c]), vec.as_pointer()),
-                                align=4)
-
-        best = load(rows[0][1])
-        index = ir.Constant(index_vec, None)
-        for q in range(1, 4):
-            value = load(rows[q][1])
-            wins = builder.or_(builder.fcmp_ordered(">", value, best),
-                               builder.fcmp_unordered("uno", value, value))
-            best = builder.select(wins, value, best)
+            best = load(rows[0][1])
+            index = ir.Constant(index_vec, None)
+            for q in range(1, 4):
+                value = load(rows[q][1])
+                wins = builder.or_(builder.fcmp_ordered(">", value, best),
+                                   builder.fcmp_unordered("uno", value, value))
+                best = builder.select(wins, value, best)
+                if with_index:
+                    index = builder.select(wins, splats[q], index)
+            builder.store(best, builder.bitcast(builder.gep(out_at, [c]), vec.as_pointer()),
+                          align=4)
             if with_index:
-                index = builder.select(wins, splats[q], index)
-        builder.store(best, builder.bitcast(builder.gep(out_at, [c]), vec.as_pointer()),
-                      align=4)
-        if with_index:
-            builder.store(index, builder.bitcast(builder.gep(at_at, [c]),
-                                                 index_vec.as_pointer()), align=1)
-        c_next = builder.add(c, ir.Constant(_I64, V))
-        c.add_incoming(c_next, loop)
-        builder.cbranch(builder.icmp_signed("<", c_next, count_), loop, done)
-        builder.position_at_end(done)
+                builder.store(index, builder.bitcast(builder.gep(at_at, [c]),
+                                                     index_vec.as_pointer()), align=1)
+
+        over_vectors(builder, count_, body, "max")
         return context.get_dummy_value()
 
     return sig, codegen
@@ -239,37 +231,29 @@ def _route_vectors(typingctx, out, grad, at, b, row0, width, group, db, relu, co
         rows = [builder.gep(b_ptr, [builder.add(row0_, builder.mul(ir.Constant(_I64, q),
                                                                     width_))])
                 for q in range(4)]
-        entry = builder.basic_block
-        loop = builder.append_basic_block("route.loop")
-        done = builder.append_basic_block("route.done")
-        builder.cbranch(builder.icmp_signed(">", count_, ir.Constant(_I64, 0)), loop, done)
 
-        builder.position_at_end(loop)
-        c = builder.phi(_I64)
-        c.add_incoming(ir.Constant(_I64, 0), entry)
+        def body(c):
+            def at(pointer, kind=vec):
+                return builder.bitcast(builder.gep(pointer, [c]), kind.as_pointer())
 
-        def at(pointer, kind=vec):
-            return builder.bitcast(builder.gep(pointer, [c]), kind.as_pointer())
+            g = builder.load(at(grad_ptr), align=4)
+            gated = builder.select(builder.fcmp_unordered("<=", builder.load(at(out_ptr),
+                                                                             align=4),
+                                                          ir.Constant(vec, None)),
+                                   ir.Constant(vec, None), g)
+            g = builder.select(builder.icmp_signed("!=", relu_, ir.Constant(relu_.type, 0)),
+                               gated, g)
+            where = builder.load(at(at_ptr, index_vec), align=1)
+            for q in range(4):
+                with builder.if_then(builder.icmp_signed("<", ir.Constant(_I64, q), group_)):
+                    mine = builder.icmp_signed("==", where, ir.Constant(index_vec, [q] * V))
+                    builder.store(builder.select(mine, g, ir.Constant(vec, None)), at(rows[q]),
+                                  align=4)
+            with builder.if_then(sums):
+                total = at(db_ptr)
+                builder.store(builder.fadd(builder.load(total, align=4), g), total, align=4)
 
-        g = builder.load(at(grad_ptr), align=4)
-        gated = builder.select(builder.fcmp_unordered("<=", builder.load(at(out_ptr), align=4),
-                                                      ir.Constant(vec, None)),
-                               ir.Constant(vec, None), g)
-        g = builder.select(builder.icmp_signed("!=", relu_, ir.Constant(relu_.type, 0)),
-                           gated, g)
-        where = builder.load(at(at_ptr, index_vec), align=1)
-        for q in range(4):
-            with builder.if_then(builder.icmp_signed("<", ir.Constant(_I64, q), group_)):
-                mine = builder.icmp_signed("==", where, ir.Constant(index_vec, [q] * V))
-                builder.store(builder.select(mine, g, ir.Constant(vec, None)), at(rows[q]),
-                              align=4)
-        with builder.if_then(sums):
-            total = at(db_ptr)
-            builder.store(builder.fadd(builder.load(total, align=4), g), total, align=4)
-        c_next = builder.add(c, ir.Constant(_I64, V))
-        c.add_incoming(c_next, builder.basic_block)
-        builder.cbranch(builder.icmp_signed("<", c_next, count_), loop, done)
-        builder.position_at_end(done)
+        over_vectors(builder, count_, body, "route")
         return context.get_dummy_value()
 
     return sig, codegen
