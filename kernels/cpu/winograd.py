@@ -169,12 +169,9 @@ def conv3x3_pool_forward(source, w2, b, code, alpha, y, arg, chunks):
     3x3)'s, stays out of training)."""
     n, poh, pow_, filters = y.shape
     rows = y.reshape(-1, filters)
-    if arg.size == 0 and poh % 2 == 0 and pow_ % 2 == 0:
-        _launch(source, w2, b, code, alpha, 2 * poh, 2 * pow_, poh // 2, pow_ // 2, rows, rows,
-                _NO_ARG, 4, 4, chunks)
-        return
-    _launch(source, w2, b, code, alpha, 2 * poh, 2 * pow_, poh, pow_, rows, rows,
-            arg.reshape(-1, filters) if arg.size else _NO_ARG, 4, 2, chunks)
+    m = 4 if arg.size == 0 and poh % 2 == 0 and pow_ % 2 == 0 else 2
+    _launch(source, w2, b, code, alpha, 2 * poh, 2 * pow_, 2 * poh // m, 2 * pow_ // m, rows,
+            rows, arg.reshape(-1, filters) if arg.size else _NO_ARG, 4, m, chunks)
 
 
 def _launch(source, w2, b, code, alpha, oh, ow, th, tw, z, y, arg, group, m, chunks):
