@@ -53,6 +53,18 @@ def test_crossentropy_clipped_entries_get_zero_gradient(ops):
     assert np.all(grad == 0)
 
 
+def test_crossentropy_of_all_zero_probabilities_is_nan(ops):
+    """Keras renormalises probabilities by their sum: 0/0 makes the loss NaN
+    (what TerminateOnNaN looks for), not an exception from inside the kernel."""
+    out = np.zeros((2, 3), np.float32)
+    out[1] = [0.2, 0.5, 0.3]
+    t = np.eye(3, dtype=np.float32)[[0, 1]]
+    losses, grad = np.empty(2, np.float32), np.empty((2, 3), np.float32)
+    ops.categorical_crossentropy(out, t, FROM_PROBS, EPS, np.float32(0.5), losses, grad)
+    assert np.isnan(losses[0])
+    np.testing.assert_allclose(losses[1], -np.log(0.5), rtol=1e-6)
+
+
 @pytest.mark.parametrize("mode", [FROM_PROBS, FROM_LOGITS, FUSED_OUTPUT])
 @given(shape=shapes, seed=st.integers(0, 2**16))
 def test_binary_crossentropy(ops, mode, shape, seed):

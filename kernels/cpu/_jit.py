@@ -135,10 +135,22 @@ def kernel(fn=None, *, parallel=False, inline=False, inner=False):
     per product kernel), so the big helpers of one entry point are inlined.
 
     ``inner=True`` is for a kernel called only by kernels (directly or by its
-    address, ``pointer.py``): see :class:`InnerKernel`."""
+    address, ``pointer.py``): see :class:`InnerKernel`.
+
+    No kernel gets the C entry (``cfunc`` wrapper) Numba builds by default:
+    nothing calls a kernel as a C function, and it was about a sixth of a
+    small kernel's compile (softmax_forward: 0.12 of 0.73 s).
+
+    Arithmetic errors follow NumPy (``error_model="numpy"``): a float division
+    by zero gives inf or NaN, as in NumPy and Keras (a NaN loss that
+    TerminateOnNaN sees, not a ZeroDivisionError from inside a kernel). It
+    also lets a loop with a division vectorise: Python's model checks every
+    divisor, and Adam's update over 10^6 weights took 3.6-4.5 ms on one
+    thread with the check, 0.6-0.8 ms without it (AMD EPYC Zen 3)."""
     def wrap(f):
-        options = dict(no_cpython_wrapper=True, no_cfunc_wrapper=True) if inner else {}
+        options = dict(no_cfunc_wrapper=True, no_cpython_wrapper=inner)
         dispatcher = njit(cache=True, fastmath=set(FASTMATH), parallel=parallel, nogil=True,
+                          error_model="numpy",
                           inline="always" if inline else "never", **options)(f)
         if inner:
             dispatcher.__class__ = InnerKernel
