@@ -5,6 +5,7 @@ Numba compile time dominates: every kernel is called with one signature only
 """
 import os
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -117,6 +118,40 @@ def test_adam_kernel(n, seed, amsgrad, wd, start):
     assert_f32_close(m, rm)
     assert_f32_close(v, rv)
     assert_f32_close(vhat, rvhat)
+
+
+@pytest.mark.parametrize("update", ["sgd", "adagrad", "rmsprop", "adam"])
+def test_update_split_over_threads(update, monkeypatch):
+    """An arena long enough to be split over the threads (``K._MIN_EACH``
+    elements each, an odd remainder): every element is updated, once, by the
+    rule, with every option on, and it was split over every thread there is."""
+    n = 3 * K._MIN_EACH + 5
+    chunks = []
+    real = K.over_arena
+    monkeypatch.setattr(K, "over_arena", lambda *args: chunks.append(args[-1]) or real(*args))
+    rng = np.random.default_rng(7)
+    w = rand(rng, n)
+    slots = [np.full(n, F32(0.1 if update == "adagrad" else 0.0)) for _ in range(3)]
+    rw, rs = w.copy(), [s.copy() for s in slots]
+    for step in range(1, 4):
+        g = rand(rng, n, scale=1.0 if step == 1 else 0.1)
+        if update == "sgd":
+            K.sgd_update(w, g, slots[0], 0.05, 0.9, True, 0.1)
+            rw, rs[0] = ref.sgd(ref.weight_decay(rw, 0.05, 0.1), g, rs[0], 0.05, 0.9, True)
+        elif update == "adagrad":
+            K.adagrad_update(w, g, slots[0], 0.01, 1e-7, 0.1)
+            rw, rs[0] = ref.adagrad(ref.weight_decay(rw, 0.01, 0.1), g, rs[0], 0.01, 1e-7)
+        elif update == "rmsprop":
+            K.rmsprop_update(w, g, *slots, 0.01, 0.9, 0.6, 1e-7, True, 0.0)
+            rw, *rs = ref.rmsprop(rw, g, *rs, 0.01, 0.9, 0.6, 1e-7, True)
+        else:
+            K.adam_update(w, g, *slots, 0.01, 0.9, 0.999, 1e-7, step, True, 0.1)
+            rw, *rs = ref.adam(ref.weight_decay(rw, 0.01, 0.1), g, *rs, 0.01, 0.9, 0.999,
+                               1e-7, step, True)
+    assert chunks == [min(numba.get_num_threads(), 3)] * 3
+    assert_f32_close(w, rw)
+    for slot, expected in zip(slots, rs):
+        assert_f32_close(slot, expected)
 
 
 @fast

@@ -4,7 +4,9 @@ Every function works in place on flat, C-contiguous, float32 1-D arrays: the
 weights ``w``, their gradients ``g`` and the optimizer's slot arrays (moments,
 accumulators), all of the same length. One call is one parallel loop over the
 whole arena: each element's weight, gradient and slots are read once and
-written once.
+written once. The updates are thread bodies run by the product kernels' one
+parallel launcher (``products.over_arena``): each parallel loop of their own
+cost about a second of compiling.
 
 The update rules are Keras 3's, term for term (``keras/src/optimizers/*.py``),
 including the decoupled weight decay that Keras's base optimizer applies before
@@ -26,10 +28,13 @@ Scalar conventions (so that each kernel compiles once):
 
 Norms for clipping are accumulated in float64 and rounded to float32.
 """
+import numba
 import numpy as np
 from numba import prange
 
 from ._jit import kernel
+from .activations import row_range
+from .products import over_arena
 
 __all__ = [
     "sgd_update",
@@ -49,7 +54,22 @@ def _decayed(wi, wd32, lr32, decay):
     return wi - wi * wd32 * lr32 if decay else wi
 
 
-@kernel(parallel=True)
+#: bits of an update body's ``flags``
+_DECAY, _MOMENTUM, _NESTEROV, _CENTERED, _AMSGRAD = 1, 2, 4, 8, 16
+#: the fewest elements per thread: a share of ~2 us of work pays for waking a thread
+_MIN_EACH = 4096
+
+
+def _run(body, w, g, slots, constants, flags):
+    """``body`` over the arena on the kernels' threads (``products.over_arena``)."""
+    chunks = max(1, min(numba.get_num_threads(), w.shape[0] // _MIN_EACH))
+    over_arena(body, w, g, slots, constants, flags, chunks)
+
+
+def _bit(flag, on):
+    return flag if on else 0
+
+
 def sgd_update(w, g, m, lr, momentum, nesterov, weight_decay):
     """SGD (Keras 3), in place.
 
@@ -57,12 +77,23 @@ def sgd_update(w, g, m, lr, momentum, nesterov, weight_decay):
     Otherwise ``m = m * momentum - g * lr`` then ``w += m`` or, with
     ``nesterov``, ``w += m * momentum - g * lr``.
     """
-    lr32 = np.float32(lr)
-    mom32 = np.float32(momentum)
-    wd32 = np.float32(weight_decay)
-    decay = weight_decay != 0.0
-    use_m = momentum != 0.0
-    for i in prange(w.shape[0]):
+    _run(_sgd_body, w, g, (m,), (lr, momentum, weight_decay),
+         _bit(_DECAY, weight_decay != 0.0) | _bit(_MOMENTUM, momentum != 0.0)
+         | _bit(_NESTEROV, nesterov))
+
+
+@kernel(inner=True)
+def _sgd_body(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_partial,
+              db_partial, chunks, group, arg, origins, runs, target, callees):
+    """Thread t's share of sgd_update: w, g = target, a; m = z; bias = (lr,
+    momentum, weight_decay)."""
+    i0, i1 = row_range(target.shape[0], chunks, t)
+    w, g, m = target[i0:i1], a[i0:i1], z.reshape(-1)[i0:i1]
+    lr32, mom32, wd32 = bias[0], bias[1], bias[2]
+    decay = code & _DECAY != 0
+    use_m = code & _MOMENTUM != 0
+    nesterov = code & _NESTEROV != 0
+    for i in range(i1 - i0):
         wi = _decayed(w[i], wd32, lr32, decay)
         gi = g[i]
         if use_m:
@@ -77,17 +108,25 @@ def sgd_update(w, g, m, lr, momentum, nesterov, weight_decay):
         w[i] = wi
 
 
-@kernel(parallel=True)
 def adagrad_update(w, g, acc, lr, epsilon, weight_decay):
     """Adagrad (Keras 3), in place: ``acc += g*g; w -= lr*g / sqrt(acc + eps)``.
 
     ``acc`` starts at ``initial_accumulator_value`` (Keras: 0.1), set by the caller.
     """
-    lr32 = np.float32(lr)
-    eps32 = np.float32(epsilon)
-    wd32 = np.float32(weight_decay)
-    decay = weight_decay != 0.0
-    for i in prange(w.shape[0]):
+    _run(_adagrad_body, w, g, (acc,), (lr, epsilon, weight_decay),
+         _bit(_DECAY, weight_decay != 0.0))
+
+
+@kernel(inner=True)
+def _adagrad_body(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_partial,
+                  db_partial, chunks, group, arg, origins, runs, target, callees):
+    """Thread t's share of adagrad_update: w, g = target, a; acc = z; bias = (lr,
+    epsilon, weight_decay)."""
+    i0, i1 = row_range(target.shape[0], chunks, t)
+    w, g, acc = target[i0:i1], a[i0:i1], z.reshape(-1)[i0:i1]
+    lr32, eps32, wd32 = bias[0], bias[1], bias[2]
+    decay = code & _DECAY != 0
+    for i in range(i1 - i0):
         wi = _decayed(w[i], wd32, lr32, decay)
         gi = g[i]
         ai = acc[i] + gi * gi
@@ -95,7 +134,6 @@ def adagrad_update(w, g, acc, lr, epsilon, weight_decay):
         w[i] = wi - (lr32 * gi) / np.sqrt(ai + eps32)
 
 
-@kernel(parallel=True)
 def rmsprop_update(w, g, velocity, momentum_buf, average_grad, lr, rho,
                    momentum, epsilon, centered, weight_decay):
     """RMSprop (Keras 3), in place.
@@ -107,15 +145,27 @@ def rmsprop_update(w, g, velocity, momentum_buf, average_grad, lr, rho,
     ``momentum > 0``: ``momentum_buf = momentum*momentum_buf + increment;
     w -= momentum_buf``, else ``w -= increment``. Unused slots may be empty.
     """
-    lr32 = np.float32(lr)
-    rho32 = np.float32(rho)
-    one_m_rho = np.float32(1.0 - rho)
-    mom32 = np.float32(momentum)
-    eps32 = np.float32(epsilon)
-    wd32 = np.float32(weight_decay)
-    decay = weight_decay != 0.0
-    use_m = momentum > 0.0
-    for i in prange(w.shape[0]):
+    _run(_rmsprop_body, w, g, (velocity, momentum_buf, average_grad),
+         (lr, rho, 1.0 - rho, momentum, epsilon, weight_decay),
+         _bit(_DECAY, weight_decay != 0.0) | _bit(_MOMENTUM, momentum > 0.0)
+         | _bit(_CENTERED, centered))
+
+
+@kernel(inner=True)
+def _rmsprop_body(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_partial,
+                  db_partial, chunks, group, arg, origins, runs, target, callees):
+    """Thread t's share of rmsprop_update: w, g = target, a; velocity, momentum_buf,
+    average_grad = z, y, dy; bias = (lr, rho, 1 - rho, momentum, epsilon,
+    weight_decay)."""
+    i0, i1 = row_range(target.shape[0], chunks, t)
+    w, g = target[i0:i1], a[i0:i1]
+    velocity, momentum_buf = z.reshape(-1)[i0:i1], y.reshape(-1)[i0:i1]
+    average_grad = dy.reshape(-1)[i0:i1]
+    lr32, rho32, one_m_rho, mom32, eps32, wd32 = bias[0], bias[1], bias[2], bias[3], bias[4], bias[5]
+    decay = code & _DECAY != 0
+    use_m = code & _MOMENTUM != 0
+    centered = code & _CENTERED != 0
+    for i in range(i1 - i0):
         wi = _decayed(w[i], wd32, lr32, decay)
         gi = g[i]
         vi = rho32 * velocity[i] + one_m_rho * (gi * gi)
@@ -136,7 +186,6 @@ def rmsprop_update(w, g, velocity, momentum_buf, average_grad, lr, rho,
         w[i] = wi
 
 
-@kernel(parallel=True)
 def adam_update(w, g, m, v, vhat, lr, beta_1, beta_2, epsilon, step, amsgrad,
                 weight_decay):
     """Adam / AdamW (Keras 3), in place; ``step`` is 1-based (iterations + 1).
@@ -147,18 +196,39 @@ def adam_update(w, g, m, v, vhat, lr, beta_1, beta_2, epsilon, step, amsgrad,
     ``w -= alpha * m / (sqrt(v) + eps)`` (epsilon outside the sqrt).
     AdamW is this with ``weight_decay`` (decoupled: ``w -= w*wd*lr`` first).
     """
-    lr32 = np.float32(lr)
-    t32 = np.float32(step)
-    b1p = np.float32(beta_1) ** t32
-    b2p = np.float32(beta_2) ** t32
-    one32 = np.float32(1.0)
-    alpha = lr32 * np.sqrt(one32 - b2p) / (one32 - b1p)
-    one_m_b1 = np.float32(1.0 - beta_1)
-    one_m_b2 = np.float32(1.0 - beta_2)
-    eps32 = np.float32(epsilon)
-    wd32 = np.float32(weight_decay)
-    decay = weight_decay != 0.0
-    for i in prange(w.shape[0]):
+    f32 = np.float32
+    lr32, t32 = f32(lr), f32(step)
+    b1p, b2p = f32(beta_1) ** t32, f32(beta_2) ** t32
+    alpha = lr32 * np.sqrt(f32(1.0) - b2p) / (f32(1.0) - b1p)
+    _run(_adam_body, w, g, (m, v, vhat),
+         (alpha, 1.0 - beta_1, 1.0 - beta_2, epsilon, weight_decay, lr32),
+         _bit(_DECAY, weight_decay != 0.0) | _bit(_AMSGRAD, amsgrad))
+
+
+@kernel(inner=True)
+def _adam_body(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_partial,
+               db_partial, chunks, group, arg, origins, runs, target, callees):
+    """Thread t's share of adam_update: w, g = target, a; m, v, vhat = z, y, dy;
+    bias = (alpha, 1 - beta_1, 1 - beta_2, epsilon, weight_decay, lr)."""
+    i0, i1 = row_range(target.shape[0], chunks, t)
+    w, g = target[i0:i1], a[i0:i1]
+    m, v, vhat = z.reshape(-1)[i0:i1], y.reshape(-1)[i0:i1], dy.reshape(-1)[i0:i1]
+    step_size, one_m_b1, one_m_b2, eps32, wd32, lr32 = (bias[0], bias[1], bias[2], bias[3],
+                                                        bias[4], bias[5])
+    decay = code & _DECAY != 0
+    if code & _AMSGRAD == 0:
+        for i in range(i1 - i0):
+            wi = _decayed(w[i], wd32, lr32, decay)
+            gi = g[i]
+            mi = m[i]
+            mi = mi + (gi - mi) * one_m_b1
+            m[i] = mi
+            vi = v[i]
+            vi = vi + (gi * gi - vi) * one_m_b2
+            v[i] = vi
+            w[i] = wi - (mi * step_size) / (np.sqrt(vi) + eps32)
+        return
+    for i in range(i1 - i0):
         wi = _decayed(w[i], wd32, lr32, decay)
         gi = g[i]
         mi = m[i]
@@ -167,13 +237,11 @@ def adam_update(w, g, m, v, vhat, lr, beta_1, beta_2, epsilon, step, amsgrad,
         vi = v[i]
         vi = vi + (gi * gi - vi) * one_m_b2
         v[i] = vi
-        if amsgrad:
-            hi = vhat[i]
-            if vi > hi:
-                hi = vi
-            vhat[i] = hi
-            vi = hi
-        w[i] = wi - (mi * alpha) / (np.sqrt(vi) + eps32)
+        hi = vhat[i]
+        if vi > hi:
+            hi = vi
+        vhat[i] = hi
+        w[i] = wi - (mi * step_size) / (np.sqrt(hi) + eps32)
 
 
 @kernel(parallel=True)

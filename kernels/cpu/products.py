@@ -171,12 +171,42 @@ def _product(a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw, d
         np.sum(db_partial, axis=0, out=db)
 
 
+_NO_SLOT = np.zeros((1, 0), dtype=np.float32)
+
+
+def over_arena(body, w, g, slots, constants, flags, chunks):
+    """Run ``body``, an element-wise thread body (the optimizer updates,
+    ``optimizers.py``), on ``chunks`` threads by ``on_threads``: one parallel
+    launcher for these too, where a parallel loop of their own cost each
+    about a second of compiling.
+
+    The body reads ``on_threads``'s arguments as: ``target`` the weights ``w``
+    and ``a`` their gradients ``g`` (flat float32), ``z``, ``y``, ``dy`` up to
+    three slot arrays as (1, n) rows ((1, 0) for a slot not given or empty),
+    ``bias`` the float32 ``constants`` and ``code`` the integer ``flags``; thread t
+    takes elements ``row_range(w.shape[0], chunks, t)``.
+    """
+    rows = [s.reshape(1, -1) if s.shape[0] > 0 else _NO_SLOT for s in slots]
+    rows += [_NO_SLOT] * (3 - len(rows))
+    on_threads(_address(body), g, _NO_ROWS, _NO_ROWS, _NO_SLOT, _FIRST,
+               np.asarray(constants, dtype=np.float32), np.int64(flags), np.float32(0.0),
+               rows[0], rows[1], rows[2], _NO_SLOT, _NO_SLOT, _NO_SLOT, np.int64(chunks),
+               _FIRST, _NO_ARG, _NO_ROWS, _NO_ROWS, w, _NO_ROWS)
+
+
+@functools.lru_cache(maxsize=None)
+def _address(body):
+    """A thread body's address (compiled for BODY_SIGNATURE the first time)."""
+    return np.int64(address_of(body, BODY_SIGNATURE))
+
+
 @kernel(parallel=True)
 def on_threads(body, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_partial,
                 db_partial, chunks, group, arg, origins, runs, target, callees):
     """body(t, a, ..., callees) for t in range(chunks), one t per thread, with
-    ``body`` a thread body's address: ``_chunk``, ``_add_partials`` or
-    ``winograd._tiles`` (which reads these arguments its own way).
+    ``body`` a thread body's address: ``_chunk``, ``_add_partials``,
+    ``winograd._tiles`` or an optimizer update (these read the arguments their
+    own way: ``over_arena``).
 
     The bodies are called by address (``pointer.py``), so each is compiled
     once, as a kernel of its own, and not optimised and translated again
