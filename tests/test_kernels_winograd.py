@@ -136,12 +136,13 @@ def test_apply_map_matches_its_matrix(vectors, side):
     assert np.isnan(dst_in[count:count + 5]).all()
 
 
-@pytest.mark.parametrize("m, g", [(2, G), (4, G6)])
-def test_weight_transform(m, g):
+@pytest.mark.parametrize("m, g, chunks", [(2, G, 1), (2, G, 3), (4, G6, 1)])
+def test_weight_transform(m, g, chunks):
     rng = np.random.default_rng(3)
-    c, f = C0, V
+    c, f = C0, 2 * V
     kernel = rng.standard_normal((3, 3, c, f)).astype(np.float32)
-    u = winograd.transform_weights(kernel.reshape(-1, f), c, f, m).reshape(m + 2, m + 2, c, f)
+    u = winograd.transform_weights(kernel.reshape(-1, f), c, f, m, chunks)
+    u = u.reshape(m + 2, m + 2, c, f)
     expected = np.einsum("ai,ijck,bj->abck", g, kernel.astype(np.float64), g)
     np.testing.assert_allclose(u, expected, rtol=1e-5, atol=1e-6)
 
@@ -287,9 +288,11 @@ def test_winograd_conv2d_maxpool_fused_backward(launches):
     assert launches[0] > 0
 
 
-def test_kept_transform_follows_weights_changed_in_place():
-    """The transformed weights are kept between calls (``transform_weights``):
-    a change to the kernel array in place, even of one element, is seen."""
+@pytest.mark.parametrize("for_training", [True, False])
+def test_kept_transform_follows_weights_changed_in_place(for_training):
+    """The transformed weights are kept between calls in inference
+    (``transform_weights``), made again each call in training: either way a
+    change to the kernel array in place, even of one element, is seen."""
     rng = np.random.default_rng(5)
     c, f = C0, V
     x = rng.standard_normal((1, 6, 6, c)).astype(np.float32)
@@ -301,7 +304,8 @@ def test_kept_transform_follows_weights_changed_in_place():
             w2[change] += 0.25
         with counting_launches() as calls:
             nbkeras.kernels.cpu.conv2d_forward(x, w2, np.zeros(0, np.float32), 3, 3, 1, 1, 0, 0,
-                                               4, 4, LINEAR, 0.0, _NO_PAD, z, z, 1)
+                                               4, 4, LINEAR, 0.0, _NO_PAD, z, z, 1,
+                                               for_training)
         assert calls[0] == 1
         expected = ref.conv2d(x.astype(np.float64), kernel.astype(np.float64), None, (1, 1),
                               "valid")

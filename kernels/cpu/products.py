@@ -176,15 +176,16 @@ _NO_SLOT = np.zeros((1, 0), dtype=np.float32)
 
 def over_arena(body, w, g, slots, constants, flags, chunks):
     """Run ``body``, an element-wise thread body (the optimizer updates,
-    ``optimizers.py``), on ``chunks`` threads by ``on_threads``: one parallel
-    launcher for these too, where a parallel loop of their own cost each
-    about a second of compiling.
+    ``optimizers.py``; the Winograd weight transform), on ``chunks`` threads by
+    ``on_threads``: one parallel launcher for these too, where a parallel loop
+    of their own cost each about a second of compiling.
 
-    The body reads ``on_threads``'s arguments as: ``target`` the weights ``w``
-    and ``a`` their gradients ``g`` (flat float32), ``z``, ``y``, ``dy`` up to
-    three slot arrays as (1, n) rows ((1, 0) for a slot not given or empty),
-    ``bias`` the float32 ``constants`` and ``code`` the integer ``flags``; thread t
-    takes elements ``row_range(w.shape[0], chunks, t)``.
+    The body reads ``on_threads``'s arguments as: ``target`` the array written,
+    ``w`` (the weights), and ``a`` the one read, ``g`` (their gradients), both
+    flat float32; ``z``, ``y``, ``dy`` up to three slot arrays as (1, n) rows
+    ((1, 0) for a slot not given or empty), ``bias`` the float32 ``constants``
+    and ``code`` the integer ``flags``. Thread t does its share of the elements,
+    ``row_range(..., chunks, t)``.
     """
     rows = [s.reshape(1, -1) if s.shape[0] > 0 else _NO_SLOT for s in slots]
     rows += [_NO_SLOT] * (3 - len(rows))

@@ -6,8 +6,8 @@ every channel c < ``count`` (a multiple of the vector width V),
     dst[dst0 + dst_off[q] + c] = sum_p M[q, p] * src[src0 + src_off[p] + c]
 
 for the map M named by ``kind`` (an integer literal: ``INPUT_TILE``,
-``OUTPUT_TILE`` for F(2x2, 3x3), ``INPUT_TILE_6``, ``OUTPUT_TILE_6`` for
-F(4x4, 3x3)), M being a product of stages (``STAGES``) of small constant
+``OUTPUT_TILE`` and ``WEIGHTS`` for F(2x2, 3x3), ``INPUT_TILE_6``,
+``OUTPUT_TILE_6`` for F(4x4, 3x3)), M being a product of stages (``STAGES``) of small constant
 matrices. It is emitted as LLVM IR through a Numba intrinsic, as ``tile.py``'s
 micro-kernel is: the same loop written in Python reads 16 and writes 16
 places per channel, and LLVM's vectoriser, which cannot rule out that those
@@ -60,9 +60,10 @@ def _rows_then_columns(left, right):
     return first, second
 
 
-INPUT_TILE, OUTPUT_TILE, INPUT_TILE_6, OUTPUT_TILE_6 = 0, 1, 2, 3
+INPUT_TILE, OUTPUT_TILE, INPUT_TILE_6, OUTPUT_TILE_6, WEIGHTS = 0, 1, 2, 3, 4
 #: each map as its stages, applied first to last
 STAGES = {
+    WEIGHTS: _rows_then_columns(G, G),              # 9 -> 16: G g G^T
     INPUT_TILE: _rows_then_columns(B_T, B_T),       # 16 -> 16: B^T d B
     OUTPUT_TILE: _rows_then_columns(A_T, A_T),      # 16 -> 4: A^T m A
     INPUT_TILE_6: _rows_then_columns(B6_T, B6_T),   # 36 -> 36

@@ -38,9 +38,9 @@ from ._jit import kernel
 from .activations import row_range
 from .pointer import address_of
 from .products import (BODY_SIGNATURE, EPILOGUE, GEMM, WINDOW_MAX, callee_addresses,
-                       epilogue_at, gemm_at, on_threads, window_max_at)
+                       epilogue_at, gemm_at, on_threads, over_arena, window_max_at)
 from .tile import V
-from .vector_maps import (G, G6, INPUT_TILE, INPUT_TILE_6, OUTPUT_TILE, OUTPUT_TILE_6,
+from .vector_maps import (G6, INPUT_TILE, INPUT_TILE_6, OUTPUT_TILE, OUTPUT_TILE_6, WEIGHTS,
                           apply_map)
 
 #: the fewest input channels for which the transforms pay: the 16 products are
@@ -51,7 +51,6 @@ _NO_ROWS = np.zeros(0, dtype=np.int64)
 _EMPTY1 = np.zeros(0, dtype=np.float32)
 _EMPTY2 = np.zeros((0, 0), dtype=np.float32)
 _NO_ARG = np.zeros((0, 0), dtype=np.int8)
-_HALF = np.float32(0.5)
 #: tiles per step: at most _MOST_TILES (a GEMM of 64 rows or more repacks its B
 #: operand on every call), their V and M together within _STEP_FLOATS floats
 #: a channel (256 KB at 16 elements: they stay in L2). Seed CNN predict, one
@@ -69,55 +68,59 @@ def fits(kh, kw, sh, sw, channels, filters):
             and channels % V == 0 and filters % V == 0)
 
 
-def transform_weights(w2, channels, filters, m=2):
+def transform_weights(w2, channels, filters, m=2, chunks=1):
     """U = G g G^T for every (channel, filter) pair: ``w2`` is the kernel
     (3, 3, channels, filters) reshaped to (9*channels, filters); the result is
     ((m+2)^2 * channels, filters), the (m+2)^2 products' B operands one after
     another, for output tiles of m x m (2: F(2x2, 3x3), 4: F(4x4, 3x3)).
 
-    F(2x2, 3x3)'s G has rows g0, (g0+g1+g2)/2, (g0-g1+g2)/2 and g2, applied
-    along the kernel's rows, then its columns, as NumPy element-wise
-    operations. Not matrix products: NumPy's BLAS threads keep spinning after
-    each call, on the cores the kernels' threads need. F(4x4, 3x3)'s (only in
-    inference, where U is kept) is done in float64 by ``np.einsum``, which
-    calls no BLAS either.
+    F(2x2, 3x3)'s (every training step) is a thread body, ``_weights``, on
+    ``chunks`` threads, every call: with vector adds it takes less time than
+    comparing the weights with those U was made from would (seed CNN, 2
+    threads: 2048 and 4096 pairs in about 10 us each, where NumPy's
+    element-wise operations took about 200). F(4x4, 3x3)'s (only in inference)
+    is done in float64 by ``np.einsum`` (no BLAS: its threads would keep
+    spinning on the cores the kernels need) and kept per thread and kernel
+    array, with a copy of the weights it was made from: while they have not
+    changed a call only compares them (at batch 8 the transforms were a quarter
+    of predict's time).
 
-    U is kept per thread and kernel array, with a copy of the weights it was
-    made from: while they have not changed (inference) a call only compares
-    them; at batch 8 the transforms were a quarter of predict's time. Kept
-    arrays, not fresh ones, also spare the page faults of a fresh 256 KB
-    array (the seed CNN's third convolution was 1.8x slower with them)."""
+    Both write into kept arrays, not fresh ones, which spares the page faults
+    of a fresh 256 KB array (the seed CNN's third convolution was 1.8x slower
+    with them)."""
     side = m + 2
+    pairs = channels * filters
+    if m == 2:
+        # (used at once by the convolution it is made for, so shared by shape)
+        u = workspace("u", (side * side * pairs,))
+        over_arena(_weights, u, w2.reshape(-1), (), (), 0, chunks)
+        return u.reshape(side * side * channels, filters)
     key = (threading.get_ident(), w2.ctypes.data, w2.shape, m)
     kept = _TRANSFORMED.get(key)
     if kept is None:
         if len(_TRANSFORMED) > 64:
             _TRANSFORMED.clear()
         kept = _TRANSFORMED[key] = (np.full(w2.shape, np.nan, dtype=np.float32),
-                                    np.empty((side, side, channels * filters), dtype=np.float32))
+                                    np.empty((side, side, pairs), dtype=np.float32))
     made_from, u = kept
     if not (made_from[0, 0] == w2[0, 0] and np.array_equal(made_from, w2)):
-        g = w2.reshape(3, 3, channels * filters)                 # (i, j, c*k)
-        if m == 2:
-            rows = workspace("rows", (4, 3, channels * filters))    # (a, j, c*k)
-            _apply_g(g[0], g[1], g[2], rows)
-            _apply_g(rows[:, 0], rows[:, 1], rows[:, 2], u.transpose(1, 0, 2))  # (a, b, c*k)
-        else:
-            rows = np.einsum("ai,ijx->ajx", G6, g.astype(np.float64))
-            np.copyto(u, np.einsum("bj,ajx->abx", G6, rows), casting="same_kind")
+        g = w2.reshape(3, 3, pairs).astype(np.float64)               # (i, j, c*k)
+        rows = np.einsum("ai,ijx->ajx", G6, g)
+        np.copyto(u, np.einsum("bj,ajx->abx", G6, rows), casting="same_kind")
         np.copyto(made_from, w2)
     return u.reshape(side * side * channels, filters)
 
 
-def _apply_g(g0, g1, g2, out):
-    """out[0..3] = the rows of G times (g0, g1, g2)."""
-    np.copyto(out[0], g0)
-    np.copyto(out[3], g2)
-    np.add(g0, g2, out=out[1])
-    np.subtract(out[1], g1, out=out[2])
-    np.add(out[1], g1, out=out[1])
-    np.multiply(out[1], _HALF, out=out[1])
-    np.multiply(out[2], _HALF, out=out[2])
+@kernel(inner=True)
+def _weights(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_partial,
+             db_partial, chunks, group, arg, origins, runs, target, callees):
+    """Thread t's share of F(2x2, 3x3)'s U = G g G^T (run by ``over_arena``):
+    ``a`` the kernel as (3, 3, pairs), ``target`` U as (4, 4, pairs), both flat,
+    the (channel, filter) pairs a multiple of V (``fits``), split by vectors."""
+    pairs = a.shape[0] // 9
+    v0, v1 = row_range(pairs // V, chunks, t)
+    apply_map(WEIGHTS, a, v0 * V, np.arange(9) * pairs, target, v0 * V,
+              np.arange(16) * pairs, (v1 - v0) * V)
 
 
 def workspace(name, shape):
@@ -178,7 +181,7 @@ def _launch(source, w2, b, code, alpha, oh, ow, th, tw, z, y, arg, group, m, chu
     """Runs ``_tiles`` on the threads: th x tw tiles of m x m outputs a sample."""
     n, height, width, channels = source.shape
     filters = y.shape[1]
-    u = transform_weights(w2, channels, filters, m)
+    u = transform_weights(w2, channels, filters, m, chunks)
     # tiles per step: their V and M within the step's floats, a multiple of the
     # 6-row GEMM tile
     products = (m + 2) * (m + 2)
