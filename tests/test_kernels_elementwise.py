@@ -105,3 +105,16 @@ def test_dense_backward_skips_input_grad(ops):
     ops.dense_backward(x, w, z, z, np.ones_like(z), 0, np.float32(0), np.empty_like(z), dw,
                        np.empty(0, np.float32), np.empty((0, 0), np.float32), 2)
     np.testing.assert_allclose(dw, x.T.astype(np.float64) @ np.ones((4, 2)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("a, b", [(1.0, 2.0), (2.0, 1.0), (-0.0, 0.0), (np.nan, 1.0),
+                                  (1.0, np.nan), (np.nan, np.nan), (3, 7), (7, 3)])
+def test_larger_and_smaller_are_max_and_min(a, b):
+    """The kernels' inline max/min (``scalars.py``) follow Python's rule, NaN included:
+    the first argument unless the second is strictly larger (smaller)."""
+    from nbkeras.kernels.cpu.scalars import larger, smaller
+    cast = np.float32 if isinstance(a, float) else np.int64
+    for ours, builtin in ((larger, max), (smaller, min)):
+        got, want = ours(cast(a), cast(b)), builtin(cast(a), cast(b))
+        assert (np.isnan(got) and np.isnan(want)) or (got == want and
+                                                       np.signbit(got) == np.signbit(want))

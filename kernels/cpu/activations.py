@@ -12,6 +12,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import kernel
+from .scalars import larger, smaller
 from ..codes import (LINEAR, RELU, SIGMOID, TANH, LEAKY_RELU, ELU, SELU, GELU,
                      SILU, SOFTPLUS, SOFTSIGN, HARD_SIGMOID, EXPONENTIAL)
 
@@ -29,8 +30,8 @@ _THREE = np.float32(3.0)
 def row_range(rows, chunks, t):
     """Rows [r0, r1) of chunk ``t`` when ``rows`` are split into ``chunks`` parts."""
     step = (rows + chunks - 1) // chunks
-    r0 = min(rows, t * step)
-    return r0, min(rows, r0 + step)
+    r0 = smaller(rows, t * step)
+    return r0, smaller(rows, r0 + step)
 
 
 row_range = kernel(inner=True)(row_range)
@@ -68,7 +69,7 @@ def activate(code, x, alpha):
     if code == SOFTSIGN:
         return x / (_ONE + abs(x))
     if code == HARD_SIGMOID:
-        return min(max(x * _SIXTH + _HALF, _ZERO), _ONE)
+        return smaller(larger(x * _SIXTH + _HALF, _ZERO), _ONE)
     if code == EXPONENTIAL:
         return np.float32(math.exp(x))
     return x
@@ -122,10 +123,10 @@ def bias_activation_rows(z, b, code, alpha, y, r0, r1):
         for r in range(r0, r1):
             if has_bias:
                 for c in range(cols):
-                    z[r, c] = max(z[r, c] + b[c], _ZERO)
+                    z[r, c] = larger(z[r, c] + b[c], _ZERO)
             else:
                 for c in range(cols):
-                    z[r, c] = max(z[r, c], _ZERO)
+                    z[r, c] = larger(z[r, c], _ZERO)
         return
     for r in range(r0, r1):
         if has_bias:
@@ -133,7 +134,7 @@ def bias_activation_rows(z, b, code, alpha, y, r0, r1):
                 z[r, c] += b[c]
         if code == RELU:
             for c in range(cols):
-                y[r, c] = max(z[r, c], _ZERO)
+                y[r, c] = larger(z[r, c], _ZERO)
         elif code == LINEAR:
             if not same:
                 for c in range(cols):
@@ -219,7 +220,7 @@ def softmax_forward(z, y):
     for r in range(rows):
         m = z[r, 0]
         for c in range(1, cols):
-            m = max(m, z[r, c])
+            m = larger(m, z[r, c])
         s = _ZERO
         for c in range(cols):
             e = np.float32(math.exp(z[r, c] - m))

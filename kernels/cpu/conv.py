@@ -32,6 +32,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import kernel
+from .scalars import larger, smaller
 from .gemm import pad_columns, padded_width, strided_offsets
 from .products import patch_gradient, product_rows, weight_gradient
 from . import winograd
@@ -72,7 +73,7 @@ def place(src, top, left, out):
     ho, wo = out.shape[1], out.shape[2]
     flat_src, flat_out = src.reshape(-1), out.reshape(-1)
     # the source columns whose target column lies inside ``out``
-    j0, j1 = max(0, -left), min(ws, wo - left)
+    j0, j1 = larger(0, -left), smaller(ws, wo - left)
     for row in prange(n * ho):
         b = row // ho
         i = row - b * ho

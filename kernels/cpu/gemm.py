@@ -14,6 +14,7 @@ import numpy as np
 from numba import types
 
 from ._jit import kernel
+from .scalars import larger, smaller
 from .tile import tile_fma, V
 
 #: tile rows for a panel of 1, 2 and 4 vectors, measured one core, data in L1.
@@ -58,7 +59,7 @@ def _panel(a, row_off, r0, r1, col_off, k0, k1, b, b0, ldb, c, c0, ldc, accumula
     add = accumulate and direct
     valid = 0
     for r in range(r0, r1, mr):
-        valid = min(mr, r1 - r)
+        valid = smaller(mr, r1 - r)
         start = c0 + r * ldc if direct else c0
         if V == 16 and nv == 4:
             tile_fma(MR4, 4, k, a, row_off, r, col_off, k0, b, b0, ldb, c, start, ldc, valid, add)
@@ -90,8 +91,8 @@ def gemm_rows(a, row_off, r0, r1, col_off, k0, k1, b, ldb, n, c, ldc, accumulate
     prepacked = ldb == 0
     pack = ldb > 4 * V and r1 - r0 >= 64
     packed = np.empty(depth * npad if pack else 0, dtype=np.float32)
-    for kb in range(k0, max(k1, k0 + 1), depth):
-        ke = min(k1, kb + depth)
+    for kb in range(k0, larger(k1, k0 + 1), depth):
+        ke = smaller(k1, kb + depth)
         if pack:
             _pack_slice(b, kb, ke, ldb, n, packed)
         # one call site, no literal arguments: one compiled copy of the tiles
@@ -112,8 +113,8 @@ GEMM_SIGNATURE = types.none(_FLOATS, _OFFSETS, types.int64, types.int64, _OFFSET
 @kernel(inline=True)
 def _slice_depth(k):
     """Depth of each reduction slice: ``k`` in even slices of at most 256."""
-    slices = max(1, (k + 255) // 256)
-    return max(1, (k + slices - 1) // slices)
+    slices = larger(1, (k + 255) // 256)
+    return larger(1, (k + slices - 1) // slices)
 
 
 @kernel
@@ -126,7 +127,7 @@ def pack_b(b, n, out):
     npad = _padded_width(n)
     flat = b.reshape(-1)
     for kb in range(0, k, depth):
-        _pack_slice(flat, kb, min(k, kb + depth), ldb, n, out[kb * npad:])
+        _pack_slice(flat, kb, smaller(k, kb + depth), ldb, n, out[kb * npad:])
 
 
 @kernel(inner=True)
@@ -159,7 +160,7 @@ def _row_blocks(a, row_off, r0, r1, col_off, k0, k1, b, ldb, base, n, c, ldc, ac
     packed by _pack_slice from ``base`` (panel j0 at base + (k1-k0)*j0, rows as
     wide as the panel)."""
     for rb in range(r0, r1, 256):
-        re = min(r1, rb + 256)
+        re = smaller(r1, rb + 256)
         j0 = 0
         while j0 < n:
             nv = _panel_vectors((n - j0 + V - 1) // V)
@@ -173,7 +174,7 @@ def _row_blocks(a, row_off, r0, r1, col_off, k0, k1, b, ldb, base, n, c, ldc, ac
             whole = j0 + width <= n
             step = re - rb if whole else _tile_rows(nv)
             for r in range(rb, re, step):
-                valid = _panel(a, row_off, r, min(re, r + step), col_off, k0, k1, b, b0,
+                valid = _panel(a, row_off, r, smaller(re, r + step), col_off, k0, k1, b, b0,
                                stride, c if whole else scratch, j0 if whole else _NONE,
                                ldc if whole else width, accumulate, nv, whole)
                 if not whole:

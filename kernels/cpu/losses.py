@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from ._jit import kernel
+from .scalars import larger, smaller
 from ..codes import (FROM_LOGITS, FUSED_OUTPUT, MEAN_SQUARED_ERROR,
                      MEAN_ABSOLUTE_ERROR)
 
@@ -34,7 +35,7 @@ def categorical_crossentropy(out, target, mode, epsilon, scale, losses, grad):
         if mode == FROM_LOGITS:
             m = out[r, 0]
             for c in range(1, cols):
-                m = max(m, out[r, c])
+                m = larger(m, out[r, c])
             s = _ZERO
             for c in range(cols):
                 s += np.float32(math.exp(out[r, c] - m))
@@ -56,7 +57,7 @@ def categorical_crossentropy(out, target, mode, epsilon, scale, losses, grad):
             for c in range(cols):
                 q = out[r, c] / total
                 inside = q > epsilon and q < hi
-                q = min(max(q, epsilon), hi)
+                q = smaller(larger(q, epsilon), hi)
                 loss -= target[r, c] * np.float32(math.log(q))
                 # dL/dp_c = -t_c m_c / p_c + sum_k(t_k m_k) / S
                 if inside:
@@ -92,7 +93,7 @@ def binary_crossentropy(out, target, mode, epsilon, scale, losses, grad):
             if mode == FROM_LOGITS:
                 # t * softplus(-v) + (1 - t) * softplus(v), written stably
                 sp = np.float32(math.log1p(math.exp(-abs(v))))
-                loss += t * (sp + max(-v, _ZERO)) + (_ONE - t) * (sp + max(v, _ZERO))
+                loss += t * (sp + larger(-v, _ZERO)) + (_ONE - t) * (sp + larger(v, _ZERO))
                 if v >= _ZERO:
                     p = _ONE / (_ONE + np.float32(math.exp(-v)))
                 else:
@@ -100,7 +101,7 @@ def binary_crossentropy(out, target, mode, epsilon, scale, losses, grad):
                     p = e / (_ONE + e)
                 g = p - t
             else:
-                o = min(max(v, epsilon), hi)
+                o = smaller(larger(v, epsilon), hi)
                 loss -= t * np.float32(math.log(o)) + (_ONE - t) * np.float32(math.log(_ONE - o))
                 if v > epsilon and v < hi:
                     g = -t / v + (_ONE - t) / (_ONE - v)

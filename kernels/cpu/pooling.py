@@ -10,6 +10,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import kernel
+from .scalars import larger, smaller
 
 _ZERO = np.float32(0.0)
 _ONE = np.float32(1.0)
@@ -32,10 +33,10 @@ def maxpool2d_forward(x, ph, pw, sh, sw, pad_top, pad_left, y):
     for nr in prange(n * oh):
         b = nr // oh
         h0 = (nr - b * oh) * sh - pad_top
-        i0, i1 = max(h0, 0), min(h0 + ph, h)
+        i0, i1 = larger(h0, 0), smaller(h0 + ph, h)
         for q in range(ow):
             w0 = q * sw - pad_left
-            j0, j1 = max(w0, 0), min(w0 + pw, w)
+            j0, j1 = larger(w0, 0), smaller(w0 + pw, w)
             out = yf[(nr * ow + q) * c:(nr * ow + q + 1) * c]
             first = ((b * h + i0) * w + j0) * c
             src = xf[first:first + c]
@@ -71,10 +72,10 @@ def maxpool2d_backward(x, y, dy, ph, pw, sh, sw, pad_top, pad_left, dx):
         left = np.empty(c, dtype=np.float32)   # 1 until the channel's maximum is found
         for p in range(oh):
             h0 = p * sh - pad_top
-            i0, i1 = max(h0, 0), min(h0 + ph, h)
+            i0, i1 = larger(h0, 0), smaller(h0 + ph, h)
             for q in range(ow):
                 w0 = q * sw - pad_left
-                j0, j1 = max(w0, 0), min(w0 + pw, w)
+                j0, j1 = larger(w0, 0), smaller(w0 + pw, w)
                 o = ((b * oh + p) * ow + q) * c
                 best, grad = yf[o:o + c], dyf[o:o + c]
                 for ch in range(c):
@@ -105,10 +106,10 @@ def avgpool2d_forward(x, ph, pw, sh, sw, pad_top, pad_left, y):
         b = nr // oh
         p = nr % oh
         h0 = p * sh - pad_top
-        i0, i1 = max(h0, 0), min(h0 + ph, h)
+        i0, i1 = larger(h0, 0), smaller(h0 + ph, h)
         for q in range(ow):
             w0 = q * sw - pad_left
-            j0, j1 = max(w0, 0), min(w0 + pw, w)
+            j0, j1 = larger(w0, 0), smaller(w0 + pw, w)
             inv = _ONE / np.float32((i1 - i0) * (j1 - j0))
             for ch in range(c):
                 s = _ZERO
@@ -127,10 +128,10 @@ def avgpool2d_backward(dy, ph, pw, sh, sw, pad_top, pad_left, dx):
         dx[b] = _ZERO
         for p in range(oh):
             h0 = p * sh - pad_top
-            i0, i1 = max(h0, 0), min(h0 + ph, h)
+            i0, i1 = larger(h0, 0), smaller(h0 + ph, h)
             for q in range(ow):
                 w0 = q * sw - pad_left
-                j0, j1 = max(w0, 0), min(w0 + pw, w)
+                j0, j1 = larger(w0, 0), smaller(w0 + pw, w)
                 inv = _ONE / np.float32((i1 - i0) * (j1 - j0))
                 for ch in range(c):
                     g = dy[b, p, q, ch] * inv

@@ -32,6 +32,7 @@ import numpy as np
 from numba import prange, types
 
 from ._jit import kernel
+from .scalars import larger, smaller
 from .activations import bias_activation_rows, activation_grad_rows, row_range
 from .gemm import GEMM_SIGNATURE, gemm_rows, copy_rows, pack_b, padded_width
 from .tile import V
@@ -174,7 +175,7 @@ def _product(a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw, d
 _NO_SLOT = np.zeros((1, 0), dtype=np.float32)
 
 
-def over_arena(body, w, g, slots, constants, flags, chunks):
+def over_arena(body, w, g, slots, constants, flags, chunks, tables=(_NO_ROWS, _NO_ROWS)):
     """Run ``body``, an element-wise thread body (the optimizer updates,
     ``optimizers.py``; the Winograd weight transform), on ``chunks`` threads by
     ``on_threads``: one parallel launcher for these too, where a parallel loop
@@ -183,13 +184,14 @@ def over_arena(body, w, g, slots, constants, flags, chunks):
     The body reads ``on_threads``'s arguments as: ``target`` the array written,
     ``w`` (the weights), and ``a`` the one read, ``g`` (their gradients), both
     flat float32; ``z``, ``y``, ``dy`` up to three slot arrays as (1, n) rows
-    ((1, 0) for a slot not given or empty), ``bias`` the float32 ``constants``
-    and ``code`` the integer ``flags``. Thread t does its share of the elements,
-    ``row_range(..., chunks, t)``.
+    ((1, 0) for a slot not given or empty), ``bias`` the float32 ``constants``,
+    ``code`` the integer ``flags`` and ``row_off``, ``col_off`` two int64
+    ``tables``. Thread t does its share of the elements, ``row_range(...,
+    chunks, t)``.
     """
     rows = [s.reshape(1, -1) if s.shape[0] > 0 else _NO_SLOT for s in slots]
     rows += [_NO_SLOT] * (3 - len(rows))
-    on_threads(_address(body), g, _NO_ROWS, _NO_ROWS, _NO_SLOT, _FIRST,
+    on_threads(_address(body), g, tables[0], tables[1], _NO_SLOT, _FIRST,
                np.asarray(constants, dtype=np.float32), np.int64(flags), np.float32(0.0),
                rows[0], rows[1], rows[2], _NO_SLOT, _NO_SLOT, _NO_SLOT, np.int64(chunks),
                _FIRST, _NO_ARG, _NO_ROWS, _NO_ROWS, w, _NO_ROWS)
@@ -262,8 +264,8 @@ def _chunk(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_p
     # a forward step of a short reduction (a first layer's few channels) covers
     # more rows, so its GEMM, pooling and epilogue calls are fewer (not for
     # col2im, whose rows are as wide as a patch)
-    forward_rows = _ROWS if patches else _ROWS * max(1, _SHORT // max(1, col_off.shape[0]))
-    rows_per_step = max(group, (_DEPTH if grad else forward_rows) // group * group)
+    forward_rows = _ROWS if patches else _ROWS * larger(1, _SHORT // larger(1, col_off.shape[0]))
+    rows_per_step = larger(group, (_DEPTH if grad else forward_rows) // group * group)
     # the kernels called by address (``_CALLEES``): their code is not compiled in here
     gemm = gemm_at(callees[GEMM])
     route = _route_at(callees[ROUTE])
@@ -281,8 +283,8 @@ def _chunk(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_p
                    dtype=np.float32)
     source = own.reshape(-1) if own.shape[0] > 0 else bf
     # (at least one step: an empty chunk still writes its zero partial dw)
-    for s in range(lo, max(hi, lo + 1), rows_per_step):
-        e = min(hi, s + rows_per_step)
+    for s in range(lo, larger(hi, lo + 1), rows_per_step):
+        e = smaller(hi, s + rows_per_step)
         if grad:
             # this step's rows of dz, used by the GEMM while still in cache
             if pooled:

@@ -18,6 +18,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from ._jit import kernel
+from .scalars import smaller
 from ..codes import LINEAR, RELU
 from .activations import derivative
 from .ir_loops import over_vectors
@@ -57,7 +58,7 @@ def max_over_windows(block, rows, group, y, w0, arg):
         for c in range(whole, n):
             m, a = block[base + c], np.int8(0)
             for q in range(1, 4):
-                row = min(q, last)
+                row = smaller(q, last)
                 v = block[base + row * n + c]
                 if v > m or v != v:
                     m, a = v, np.int8(row)

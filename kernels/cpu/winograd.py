@@ -36,9 +36,11 @@ import numpy as np
 
 from ._jit import kernel
 from .activations import row_range
+from .gemm import strided_offsets
 from .pointer import address_of
 from .products import (BODY_SIGNATURE, EPILOGUE, GEMM, WINDOW_MAX, callee_addresses,
                        epilogue_at, gemm_at, on_threads, over_arena, window_max_at)
+from .scalars import larger, smaller
 from .tile import V
 from .vector_maps import (G6, INPUT_TILE, INPUT_TILE_6, OUTPUT_TILE, OUTPUT_TILE_6, WEIGHTS,
                           apply_map)
@@ -93,7 +95,8 @@ def transform_weights(w2, channels, filters, m=2, chunks=1):
     if m == 2:
         # (used at once by the convolution it is made for, so shared by shape)
         u = workspace("u", (side * side * pairs,))
-        over_arena(_weights, u, w2.reshape(-1), (), (), 0, chunks)
+        over_arena(_weights, u, w2.reshape(-1), (), (), 0, chunks,
+                   (strided_offsets(9, pairs), strided_offsets(16, pairs)))
         return u.reshape(side * side * channels, filters)
     key = (threading.get_ident(), w2.ctypes.data, w2.shape, m)
     kept = _TRANSFORMED.get(key)
@@ -116,11 +119,11 @@ def _weights(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw
              db_partial, chunks, group, arg, origins, runs, target, callees):
     """Thread t's share of F(2x2, 3x3)'s U = G g G^T (run by ``over_arena``):
     ``a`` the kernel as (3, 3, pairs), ``target`` U as (4, 4, pairs), both flat,
-    the (channel, filter) pairs a multiple of V (``fits``), split by vectors."""
+    with their rows' offsets in ``row_off`` and ``col_off``; the (channel,
+    filter) pairs a multiple of V (``fits``), split by vectors."""
     pairs = a.shape[0] // 9
     v0, v1 = row_range(pairs // V, chunks, t)
-    apply_map(WEIGHTS, a, v0 * V, np.arange(9) * pairs, target, v0 * V,
-              np.arange(16) * pairs, (v1 - v0) * V)
+    apply_map(WEIGHTS, a, v0 * V, row_off, target, v0 * V, col_off, (v1 - v0) * V)
 
 
 def workspace(name, shape):
@@ -228,7 +231,7 @@ def _tiles(t, a, geometry, col_off, u, ldu, bias, code, alpha, z, y, dy, dz, dw_
     filters = y.shape[1]
     pooled = group > 1
     per_unit = 1 if pooled and m == 2 else tw
-    step = max(1, block // per_unit)
+    step = larger(1, block // per_unit)
     block = step * per_unit
     gemm = gemm_at(callees[GEMM])
     window_max = window_max_at(callees[WINDOW_MAX])
@@ -262,7 +265,7 @@ def _tiles(t, a, geometry, col_off, u, ldu, bias, code, alpha, z, y, dy, dz, dw_
     units = n * th * (tw if per_unit == 1 else 1)
     u0, u1 = row_range(units, chunks, t)
     for s in range(u0, u1, step):
-        stop = min(u1, s + step)
+        stop = smaller(u1, s + step)
         t0, count = s * per_unit, (stop - s) * per_unit
         for i in range(count):
             sample, ty, tx = _tile_at(t0 + i, th, tw)
@@ -303,4 +306,4 @@ def _tiles(t, a, geometry, col_off, u, ldu, bias, code, alpha, z, y, dy, dz, dw_
                         target_row[k] = source_row[k]
         first, last = s // th, (stop - 1) // th
         epilogue(z, bias, code, alpha, y, (first * oh + m * (s % th)) * ow,
-                 (last * oh + min(m * ((stop - 1) % th) + m, oh)) * ow)
+                 (last * oh + smaller(m * ((stop - 1) % th) + m, oh)) * ow)
