@@ -70,6 +70,15 @@ def _bit(flag, on):
     return flag if on else 0
 
 
+@kernel(inline=True)
+def _share(t, chunks, target, a, z, y, dy):
+    """Thread t's elements of an update body's arrays (``over_arena``): the
+    weights, their gradients and the three slots, as flat slices."""
+    i0, i1 = row_range(target.shape[0], chunks, t)
+    return (target[i0:i1], a[i0:i1], z.reshape(-1)[i0:i1], y.reshape(-1)[i0:i1],
+            dy.reshape(-1)[i0:i1])
+
+
 def sgd_update(w, g, m, lr, momentum, nesterov, weight_decay):
     """SGD (Keras 3), in place.
 
@@ -87,13 +96,12 @@ def _sgd_body(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, d
               db_partial, chunks, group, arg, origins, runs, target, callees):
     """Thread t's share of sgd_update: w, g = target, a; m = z; bias = (lr,
     momentum, weight_decay)."""
-    i0, i1 = row_range(target.shape[0], chunks, t)
-    w, g, m = target[i0:i1], a[i0:i1], z.reshape(-1)[i0:i1]
+    w, g, m, _, _ = _share(t, chunks, target, a, z, y, dy)
     lr32, mom32, wd32 = bias[0], bias[1], bias[2]
     decay = code & _DECAY != 0
     use_m = code & _MOMENTUM != 0
     nesterov = code & _NESTEROV != 0
-    for i in range(i1 - i0):
+    for i in range(w.shape[0]):
         wi = _decayed(w[i], wd32, lr32, decay)
         gi = g[i]
         if use_m:
@@ -122,11 +130,10 @@ def _adagrad_body(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, d
                   db_partial, chunks, group, arg, origins, runs, target, callees):
     """Thread t's share of adagrad_update: w, g = target, a; acc = z; bias = (lr,
     epsilon, weight_decay)."""
-    i0, i1 = row_range(target.shape[0], chunks, t)
-    w, g, acc = target[i0:i1], a[i0:i1], z.reshape(-1)[i0:i1]
+    w, g, acc, _, _ = _share(t, chunks, target, a, z, y, dy)
     lr32, eps32, wd32 = bias[0], bias[1], bias[2]
     decay = code & _DECAY != 0
-    for i in range(i1 - i0):
+    for i in range(w.shape[0]):
         wi = _decayed(w[i], wd32, lr32, decay)
         gi = g[i]
         ai = acc[i] + gi * gi
@@ -157,15 +164,12 @@ def _rmsprop_body(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, d
     """Thread t's share of rmsprop_update: w, g = target, a; velocity, momentum_buf,
     average_grad = z, y, dy; bias = (lr, rho, 1 - rho, momentum, epsilon,
     weight_decay)."""
-    i0, i1 = row_range(target.shape[0], chunks, t)
-    w, g = target[i0:i1], a[i0:i1]
-    velocity, momentum_buf = z.reshape(-1)[i0:i1], y.reshape(-1)[i0:i1]
-    average_grad = dy.reshape(-1)[i0:i1]
+    w, g, velocity, momentum_buf, average_grad = _share(t, chunks, target, a, z, y, dy)
     lr32, rho32, one_m_rho, mom32, eps32, wd32 = bias[0], bias[1], bias[2], bias[3], bias[4], bias[5]
     decay = code & _DECAY != 0
     use_m = code & _MOMENTUM != 0
     centered = code & _CENTERED != 0
-    for i in range(i1 - i0):
+    for i in range(w.shape[0]):
         wi = _decayed(w[i], wd32, lr32, decay)
         gi = g[i]
         vi = rho32 * velocity[i] + one_m_rho * (gi * gi)
@@ -210,14 +214,12 @@ def _adam_body(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, 
                db_partial, chunks, group, arg, origins, runs, target, callees):
     """Thread t's share of adam_update: w, g = target, a; m, v, vhat = z, y, dy;
     bias = (alpha, 1 - beta_1, 1 - beta_2, epsilon, weight_decay, lr)."""
-    i0, i1 = row_range(target.shape[0], chunks, t)
-    w, g = target[i0:i1], a[i0:i1]
-    m, v, vhat = z.reshape(-1)[i0:i1], y.reshape(-1)[i0:i1], dy.reshape(-1)[i0:i1]
+    w, g, m, v, vhat = _share(t, chunks, target, a, z, y, dy)
     step_size, one_m_b1, one_m_b2, eps32, wd32, lr32 = (bias[0], bias[1], bias[2], bias[3],
                                                         bias[4], bias[5])
     decay = code & _DECAY != 0
     if code & _AMSGRAD == 0:
-        for i in range(i1 - i0):
+        for i in range(w.shape[0]):
             wi = _decayed(w[i], wd32, lr32, decay)
             gi = g[i]
             mi = m[i]
@@ -228,7 +230,7 @@ def _adam_body(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, 
             v[i] = vi
             w[i] = wi - (mi * step_size) / (np.sqrt(vi) + eps32)
         return
-    for i in range(i1 - i0):
+    for i in range(w.shape[0]):
         wi = _decayed(w[i], wd32, lr32, decay)
         gi = g[i]
         mi = m[i]
