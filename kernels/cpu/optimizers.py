@@ -35,6 +35,7 @@ from numba import prange
 from ._jit import kernel
 from .activations import row_range
 from .products import over_arena
+from .scalars import larger
 
 __all__ = [
     "sgd_update",
@@ -218,32 +219,27 @@ def _adam_body(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, 
     step_size, one_m_b1, one_m_b2, eps32, wd32, lr32 = (bias[0], bias[1], bias[2], bias[3],
                                                         bias[4], bias[5])
     decay = code & _DECAY != 0
+    # (AMSGrad in a loop of its own: the common one then reads four arrays
+    # and vectorises)
     if code & _AMSGRAD == 0:
         for i in range(w.shape[0]):
             wi = _decayed(w[i], wd32, lr32, decay)
-            gi = g[i]
-            mi = m[i]
-            mi = mi + (gi - mi) * one_m_b1
-            m[i] = mi
-            vi = v[i]
-            vi = vi + (gi * gi - vi) * one_m_b2
-            v[i] = vi
+            mi, vi = _moments(g[i], m[i], v[i], one_m_b1, one_m_b2)
+            m[i], v[i] = mi, vi
             w[i] = wi - (mi * step_size) / (np.sqrt(vi) + eps32)
         return
     for i in range(w.shape[0]):
         wi = _decayed(w[i], wd32, lr32, decay)
-        gi = g[i]
-        mi = m[i]
-        mi = mi + (gi - mi) * one_m_b1
-        m[i] = mi
-        vi = v[i]
-        vi = vi + (gi * gi - vi) * one_m_b2
-        v[i] = vi
-        hi = vhat[i]
-        if vi > hi:
-            hi = vi
-        vhat[i] = hi
+        mi, vi = _moments(g[i], m[i], v[i], one_m_b1, one_m_b2)
+        hi = larger(vhat[i], vi)
+        m[i], v[i], vhat[i] = mi, vi, hi
         w[i] = wi - (mi * step_size) / (np.sqrt(hi) + eps32)
+
+
+@kernel(inline=True)
+def _moments(gi, mi, vi, one_m_b1, one_m_b2):
+    """Adam's first and second moments after the gradient ``gi``."""
+    return mi + (gi - mi) * one_m_b1, vi + (gi * gi - vi) * one_m_b2
 
 
 @kernel(parallel=True)
