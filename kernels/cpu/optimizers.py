@@ -16,8 +16,8 @@ none.
 Scalar conventions (so that each kernel compiles once):
 
 - hyperparameters (``lr``, ``beta_1``, ``epsilon``, ...) are passed as Python
-  floats and rounded to float32 once, at the top of the kernel, exactly where
-  Keras casts them; derived constants such as ``1 - beta_1`` are formed in
+  floats and rounded to float32 once, on the host before the update body
+  runs, exactly where Keras casts them; derived constants such as ``1 - beta_1`` are formed in
   double precision first, as Keras's Python arithmetic does;
 - ``step`` (Adam) is the 1-based step number, Keras's ``local_step =
   iterations + 1``;
