@@ -136,7 +136,7 @@ def test_apply_map_matches_its_matrix(vectors, side):
     assert np.isnan(dst_in[count:count + 5]).all()
 
 
-@pytest.mark.parametrize("m, g, chunks", [(2, G, 1), (2, G, 3), (4, G6, 1)])
+@pytest.mark.parametrize("m, g, chunks", [(2, G, 1), (2, G, 3), (4, G6, 1), (4, G6, 3)])
 def test_weight_transform(m, g, chunks):
     rng = np.random.default_rng(3)
     c, f = C0, 2 * V
@@ -289,10 +289,13 @@ def test_winograd_conv2d_maxpool_fused_backward(launches):
 
 
 @pytest.mark.parametrize("for_training", [True, False])
-def test_kept_transform_follows_weights_changed_in_place(for_training):
+@pytest.mark.parametrize("chunks", [1, 3])
+def test_kept_transform_follows_weights_changed_in_place(for_training, chunks):
     """The transformed weights are kept between calls in inference
     (``transform_weights``), made again each call in training: either way a
-    change to the kernel array in place, even of one element, is seen."""
+    change to the kernel array in place, even of one element, is seen, also
+    where each of 3 threads keeps its own share (the changes below fall in
+    the first and the last thread's)."""
     rng = np.random.default_rng(5)
     c, f = C0, V
     x = rng.standard_normal((1, 6, 6, c)).astype(np.float32)
@@ -304,7 +307,7 @@ def test_kept_transform_follows_weights_changed_in_place(for_training):
             w2[change] += 0.25
         with counting_launches() as calls:
             nbkeras.kernels.cpu.conv2d_forward(x, w2, np.zeros(0, np.float32), 3, 3, 1, 1, 0, 0,
-                                               4, 4, LINEAR, 0.0, _NO_PAD, z, z, 1,
+                                               4, 4, LINEAR, 0.0, _NO_PAD, z, z, chunks,
                                                for_training)
         assert calls[0] == 1
         expected = ref.conv2d(x.astype(np.float64), kernel.astype(np.float64), None, (1, 1),
