@@ -1,9 +1,26 @@
 """The tiled GEMM (``kernels/cpu/gemm.py`` on the micro-kernel of ``tile.py``)."""
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from nbkeras.kernels.codes import ACTIVATION_CODES
+
+
+@contextlib.contextmanager
+def spying(module, name):
+    """[the arguments of each call of module.name] while the block runs."""
+    calls, real = [], getattr(module, name)
+
+    def spy(*args):
+        calls.append(args)
+        return real(*args)
+    setattr(module, name, spy)
+    try:
+        yield calls
+    finally:
+        setattr(module, name, real)
 
 
 @settings(max_examples=60, deadline=None)
@@ -81,14 +98,44 @@ def test_weight_gradient_either_split(ops, samples, features, chunks):
 
 
 def test_weights_packed_once_cover_every_slice_and_partial_panel(ops):
-    """A wide B with many rows is packed once (gemm.pack_b) and read with ldb = 0:
-    several reduction slices (k > 256), a last panel narrower than a vector."""
+    """A wide B with many rows, under a bias (so not split by columns), is
+    packed once (gemm.pack_b) and read with ldb = 0: several reduction slices
+    (k > 256), a last panel narrower than a vector."""
+    from nbkeras.kernels.cpu import products
+    from nbkeras.kernels.cpu.tile import V
     rng = np.random.default_rng(3)
-    for m, k, n, chunks in ((300, 600, 100, 2), (130, 257, 33, 2), (512, 513, 65, 4)):
+    linear = ACTIVATION_CODES["linear"]
+    with spying(products, "pack_b") as packs:
+        # (rows wider than 4 vectors are packed: 4 * V + 3)
+        for m, k, n, chunks in ((300, 600, 100, 2), (130, 257, 4 * V + 3, 2), (512, 513, 65, 4)):
+            x = rng.standard_normal((m, k)).astype(np.float32)
+            w = rng.standard_normal((k, n)).astype(np.float32)
+            bias = rng.standard_normal(n).astype(np.float32)
+            out = np.full((m, n), np.nan, np.float32)
+            ops.dense_forward(x, w, bias, linear, 0.0, out, out, chunks)
+            want = x.astype(np.float64) @ w.astype(np.float64) + bias
+            np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-3)
+    assert len(packs) == 3
+
+
+def test_plain_product_split_by_columns(ops):
+    """A plain product (no bias, no activation) as wide as a panel per thread is
+    split by columns, each thread packing its own: uneven panels per thread, a
+    partial last panel, several row blocks and reduction slices; narrower, it
+    is split by rows."""
+    from nbkeras.kernels.cpu import products
+    panel = products._PANEL
+    rng = np.random.default_rng(7)
+    for m, k, n, chunks, by_columns in ((300, 600, 3 * panel + 5, 2, True),
+                                        (130, 257, 2 * panel + 3, 2, True),
+                                        (520, 70, 4 * panel + 1, 3, True),
+                                        (256, 300, 2 * panel - 1, 2, False)):
         a = rng.standard_normal((m, k)).astype(np.float32)
         b = rng.standard_normal((k, n)).astype(np.float32)
         out = np.full((m, n), np.nan, np.float32)
-        ops.matmul(a, b, out, chunks)
+        with spying(products, "on_threads") as launches:
+            ops.matmul(a, b, out, chunks)
+        assert (launches[0][0] == products._columns_address()) == by_columns
         want = a.astype(np.float64) @ b.astype(np.float64)
         np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-3)
 
