@@ -145,6 +145,15 @@ def compiled_by_workload():
             y = rng.integers(0, 3, 70)
             model.fit(x, y, batch_size=32, epochs=1, verbose=0)
             model.predict(x, verbose=0)
+        # whatever the vector width: weights packed once for many rows (pack_b),
+        # and a plain product wide enough to be split by columns (``_columns``:
+        # matmul, and a dense layer's input gradient at batch 128)
+        ops = keras.backend.ops()
+        a = rng.random((256, 64), dtype=np.float32)
+        b = rng.random((64, 256), dtype=np.float32)
+        z = np.empty((256, 256), dtype=np.float32)
+        ops.dense_forward(a, b, np.zeros(256, dtype=np.float32), 0, 0.0, z, z, 2)
+        ops.matmul(a, b, z, 2)
     finally:
         event.unregister("numba:compile", listener)
     return seen
