@@ -294,8 +294,8 @@ def test_kept_transform_follows_weights_changed_in_place(for_training, chunks):
     """The transformed weights are kept between calls in inference
     (``transform_weights``), made again each call in training: either way a
     change to the kernel array in place, even of one element, is seen, also
-    where each of 3 threads keeps its own share (the changes below fall in
-    the first and the last thread's)."""
+    on 3 threads, where F(2x2, 3x3)'s transform is split by pairs (the
+    changes below fall in the first and the last thread's share)."""
     rng = np.random.default_rng(5)
     c, f = C0, V
     x = rng.standard_normal((1, 6, 6, c)).astype(np.float32)
