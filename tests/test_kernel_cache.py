@@ -1,4 +1,5 @@
-"""The on-disk kernel cache is keyed on all kernel sources, not one file each."""
+"""The on-disk kernel cache is keyed on all kernel sources, not one file each,
+and on the cache sizes the GEMM blocking was compiled for."""
 import os
 
 from numba.core.registry import CPUDispatcher
@@ -17,13 +18,29 @@ def _kernels():
             if isinstance(d, CPUDispatcher) and d.__module__ == m.__name__]
 
 
-def test_every_kernel_is_stamped_with_all_kernel_sources():
+def test_every_kernel_is_stamped_with_all_kernel_sources_and_the_cache_sizes():
     kernels = _kernels()
     assert len(kernels) > 30
     for dispatcher in kernels:
         locator = dispatcher._cache._impl._locator
         assert type(locator).__name__.startswith("Kernel"), dispatcher.__name__
-        assert locator.get_source_stamp() == _jit.kernel_sources_hash()
+        assert locator.get_source_stamp() == _jit.kernel_stamp()
+
+
+def test_stamp_follows_the_cache_sizes(monkeypatch):
+    """Numba compiles the blocking in as constants and keys its cache on the CPU's
+    name and features only: a machine with another L2 must not load this code."""
+    from nbkeras.kernels.cpu import cache_sizes
+    here = _jit.kernel_stamp()
+    assert cache_sizes.fingerprint() == f"l2={cache_sizes.L2_BYTES}"
+    monkeypatch.setattr(cache_sizes, "L2_BYTES", cache_sizes.L2_BYTES * 2)
+    _jit.kernel_stamp.cache_clear()
+    try:
+        assert _jit.kernel_stamp() != here
+    finally:
+        monkeypatch.undo()
+        _jit.kernel_stamp.cache_clear()
+    assert _jit.kernel_stamp() == here
 
 
 def test_stamp_follows_content_not_modification_time(tmp_path):

@@ -6,6 +6,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from nbkeras.kernels.codes import ACTIVATION_CODES
+from nbkeras.kernels.cpu import gemm
+
+#: reductions of one, two and three slices, and A rows of several blocks, at
+#: this CPU's blocking (``gemm.slice_depth_limit``)
+DEPTH, ROWS = gemm.DEPTH, gemm.ROW_BLOCK
 
 
 @contextlib.contextmanager
@@ -24,11 +29,11 @@ def spying(module, name):
 
 
 @settings(max_examples=60, deadline=None)
-@given(m=st.integers(1, 300), k=st.integers(0, 600), n=st.integers(1, 150),
+@given(m=st.integers(1, 4 * ROWS + 10), k=st.integers(0, 2 * DEPTH + 60), n=st.integers(1, 150),
        chunks=st.integers(1, 4), seed=st.integers(0, 2**16))
 def test_matmul_matches_numpy(ops, m, k, n, chunks, seed):
     """Every path: full, partial and 1/2/4-vector column panels, several row blocks
-    (m > 256), reductions sliced and accumulated (k > 256), k = 0, more threads
+    (m > ROWS), reductions sliced and accumulated (k > DEPTH), k = 0, more threads
     than rows."""
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((m, k)).astype(np.float32)
@@ -100,14 +105,15 @@ def test_weight_gradient_either_split(ops, samples, features, chunks):
 def test_weights_packed_once_cover_every_slice_and_partial_panel(ops):
     """A wide B with many rows, under a bias (so not split by columns), is
     packed once (gemm.pack_b) and read with ldb = 0: several reduction slices
-    (k > 256), a last panel narrower than a vector."""
+    (k > DEPTH), a last panel narrower than a vector."""
     from nbkeras.kernels.cpu import products
     from nbkeras.kernels.cpu.tile import V
     rng = np.random.default_rng(3)
     linear = ACTIVATION_CODES["linear"]
     with spying(products, "pack_b") as packs:
         # (rows wider than 4 vectors are packed: 4 * V + 3)
-        for m, k, n, chunks in ((300, 600, 100, 2), (130, 257, 4 * V + 3, 2), (512, 513, 65, 4)):
+        for m, k, n, chunks in ((300, 2 * DEPTH + 88, 100, 2), (130, DEPTH + 1, 4 * V + 3, 2),
+                                (512, 2 * DEPTH + 1, 65, 4)):
             x = rng.standard_normal((m, k)).astype(np.float32)
             w = rng.standard_normal((k, n)).astype(np.float32)
             bias = rng.standard_normal(n).astype(np.float32)
@@ -124,10 +130,10 @@ def test_plain_product_split_by_columns(ops):
     partial last panel, several row blocks and reduction slices; narrower, it
     is split by rows."""
     from nbkeras.kernels.cpu import products
-    panel = products._PANEL
+    panel = gemm.WIDEST_PANEL
     rng = np.random.default_rng(7)
-    for m, k, n, chunks, by_columns in ((300, 600, 3 * panel + 5, 2, True),
-                                        (130, 257, 2 * panel + 3, 2, True),
+    for m, k, n, chunks, by_columns in ((300, 2 * DEPTH + 88, 3 * panel + 5, 2, True),
+                                        (130, DEPTH + 1, 2 * panel + 3, 2, True),
                                         (520, 70, 4 * panel + 1, 3, True),
                                         (256, 300, 2 * panel - 1, 2, False)):
         a = rng.standard_normal((m, k)).astype(np.float32)

@@ -8,7 +8,8 @@ Numba stamps a cached function with the hash of its own source file only, but a
 compiled kernel also holds the code of every kernel it calls, from other files
 (``conv.py`` carries ``gemm.py``'s tile code). Editing one file would then leave
 the others' cached kernels running the old code; it happened while this package
-was written. So kernels here are stamped with the hash of all kernel sources.
+was written. So kernels here are stamped with the hash of all kernel sources,
+and of the cache sizes their blocking was compiled for.
 
 Where compiled kernels go: ``NUMBA_CACHE_DIR`` when it is set; otherwise the
 user's cache folder (``$XDG_CACHE_HOME/nbkeras`` or ``~/.cache/nbkeras`` on
@@ -56,10 +57,19 @@ def _stamped(locator):
             return super().from_function(py_func, py_file)
 
         def get_source_stamp(self):
-            return kernel_sources_hash()
+            return kernel_stamp()
 
     KernelCacheLocator.__name__ = "Kernel" + locator.__name__.lstrip("_")
     return KernelCacheLocator
+
+
+@functools.lru_cache(maxsize=None)
+def kernel_stamp():
+    """The stamp of every cached kernel: the kernel sources and what the
+    compiled code took from this machine besides Numba's CPU name and features
+    (the cache sizes the GEMM blocking follows, ``cache_sizes.py``)."""
+    from .cache_sizes import fingerprint
+    return hashlib.sha256(kernel_sources_hash() + fingerprint().encode()).digest()
 
 
 def user_cache_dir():
@@ -77,7 +87,7 @@ def kernel_cache_dir():
     """Where this nbkeras's kernels are cached when NUMBA_CACHE_DIR is not set."""
     import numba
     return os.path.join(user_cache_dir(), f"numba-{numba.__version__}",
-                        f"kernels-{kernel_sources_hash().hex()[:16]}")
+                        f"kernels-{kernel_stamp().hex()[:16]}")
 
 
 def _user_folder(locator):

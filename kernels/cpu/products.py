@@ -35,7 +35,7 @@ from numba import prange, types
 from ._jit import kernel
 from .scalars import larger, smaller
 from .activations import bias_activation_rows, activation_grad_rows, row_range
-from .gemm import GEMM_SIGNATURE, gemm_rows, copy_rows, pack_b, padded_width
+from .gemm import GEMM_SIGNATURE, WIDEST_PANEL, gemm_rows, copy_rows, pack_b, padded_width
 from .tile import V
 from .patches import add_patches
 from .pointer import address_of, function_at
@@ -91,7 +91,7 @@ def product_rows(a, row_off, col_off, b, bias, code, alpha, z, y, chunks, group=
     ldb = b.shape[1]
     if ldb > 4 * V and rows >= 64 * chunks:
         if (group == 1 and arg is None and bias.shape[0] == 0 and code == LINEAR
-                and y is z and n >= chunks * _PANEL):
+                and y is z and n >= chunks * WIDEST_PANEL):
             # a plain product (matmul, an input gradient) wide enough for a
             # panel each: split by columns, each thread packs its own
             on_threads(_columns_address(), a, row_off, col_off, b, np.int64(ldb), bias,
@@ -189,9 +189,6 @@ def _product(a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw, d
 
 _NO_SLOT = np.zeros((1, 0), dtype=np.float32)
 _EMPTY2 = np.zeros((0, 0), dtype=np.float32)
-#: columns of the widest GEMM panel (``gemm._panel_vectors``): the unit a
-#: product split by columns is shared out in
-_PANEL = (4 if V == 16 else 2) * V
 
 
 @functools.lru_cache(maxsize=None)
@@ -208,8 +205,8 @@ def _columns(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw
     is split over the threads too (by rows, one thread packs B for all before
     the others start: at n = 256, 7% of the product's time on one thread)."""
     n = z.shape[1]
-    p0, p1 = row_range((n + _PANEL - 1) // _PANEL, chunks, t)
-    j0, j1 = p0 * _PANEL, smaller(n, p1 * _PANEL)
+    p0, p1 = row_range((n + WIDEST_PANEL - 1) // WIDEST_PANEL, chunks, t)
+    j0, j1 = p0 * WIDEST_PANEL, smaller(n, p1 * WIDEST_PANEL)
     if j1 > j0:
         gemm = gemm_at(callees[GEMM])
         gemm(a, row_off, _FIRST, row_off.shape[0], col_off, _FIRST, col_off.shape[0],
