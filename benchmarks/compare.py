@@ -19,7 +19,10 @@ sparse categorical crossentropy, Adam with Keras's defaults):
    TensorFlow) vs ONNX Runtime (the PyTorch network with its softmax exported by
    ``torch.onnx.export``, ``InferenceSession`` on the CPU provider, intra-op
    threads = the cores).
-3. GEMM: ``backend.ops().matmul`` vs ``numpy.matmul``, float32, n = 256..2048.
+3. GEMM: ``backend.ops().matmul`` vs ``numpy.matmul``, float32, n = 256..2048, in
+   a fresh helper process; where OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are set,
+   also without them (OpenBLAS's own kernels for the CPU, the issue's peer:
+   >= 90% of its AVX-512 kernels on an AMD CPU, else >= 100%).
 4. JIT and import cost, each in FRESH subprocesses: nbkeras's first-epoch
    overhead (first epoch - steady epoch) with an EMPTY ``NUMBA_CACHE_DIR``, then
    again in a second process that finds that cache warm; import wall times;
@@ -583,17 +586,37 @@ def throughput(frameworks, args):
 
 
 # ---------------------------------------------------------------- 3. GEMM
-def gemm(args):
+#: variables that override OpenBLAS's own choice of kernels and blocking for the CPU
+OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def gemm_target(cpu):
+    """Percent of numpy.matmul's speed the issue asks for on this CPU: 90% of the
+    AVX-512 OpenBLAS on an AMD CPU with AVX-512 (Zen 4/5), else 100%."""
+    return 90.0 if "AMD" in cpu and "AVX-512" in cpu else GEMM_TARGET
+
+
+def blas_kernels():
+    """The kernel family numpy's OpenBLAS chose (e.g. SkylakeX, Haswell)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "?"
+    import numpy  # noqa: F401  (loads the BLAS)
+    archs = [i.get("architecture") or "?" for i in threadpool_info()
+             if i.get("internal_api") == "openblas" and "numpy" in i.get("filepath", "")]
+    return archs[0] if archs else "?"
+
+
+def time_gemm(sizes, samples):
+    """{n: (nbkeras GFLOP/s, numpy GFLOP/s, relative error)}, interleaved in this process."""
     import numpy as np
     import nbkeras
-    section("3. GEMM, float32 n x n: nbkeras matmul kernel vs numpy.matmul "
-            f"(median of {args.gemm_samples} timings, interleaved)")
     ops = nbkeras.backend.ops()
     chunks = nbkeras.backend.num_threads()
     rng = np.random.default_rng(0)
-    rows = []
-    percents = {}
-    for n in args.gemm_sizes:
+    results = {}
+    for n in sizes:
         a = rng.standard_normal((n, n), dtype=np.float32)
         b = rng.standard_normal((n, n), dtype=np.float32)
         out_nb = np.empty((n, n), dtype=np.float32)
@@ -607,7 +630,7 @@ def gemm(args):
         one = max(time.perf_counter() - t0, 1e-6)
         reps = max(1, int(0.05 / one))  # each timing covers >= ~50 ms
         t_nb, t_np = [], []
-        for s in range(args.gemm_samples):
+        for s in range(samples):
             for name in (("nb", "np") if s % 2 == 0 else ("np", "nb")):
                 fn, dest = (run_nb, t_nb) if name == "nb" else (run_np, t_np)
                 # NumPy's OpenBLAS threads busy-wait ~0.1 s after each call (and
@@ -620,17 +643,61 @@ def gemm(args):
                     fn()
                 dest.append((time.perf_counter() - t0) / reps)
         flop = 2.0 * n ** 3
-        g_nb, g_np = flop / median(t_nb) / 1e9, flop / median(t_np) / 1e9
         ref = a.astype(np.float64) @ b.astype(np.float64)
         err = float(np.linalg.norm(out_nb - ref) / np.linalg.norm(ref))
-        pct = 100.0 * g_nb / g_np
-        percents[n] = pct
-        rows.append([f"n = {n}", fmt(g_nb), fmt(g_np), f"{pct:.0f}%",
-                     f"target >= {GEMM_TARGET:.0f}%: {target_note(pct, GEMM_TARGET)}",
-                     f"{err:.1e}"])
-    table(["size", "nbkeras GFLOP/s", "numpy GFLOP/s", "nbkeras/numpy", "", "rel. err"],
-          rows)
-    return percents
+        results[n] = (flop / median(t_nb) / 1e9, flop / median(t_np) / 1e9, err)
+    return results
+
+
+def gemm_worker_main(sizes, samples):
+    """A GEMM helper process: prints its OpenBLAS kernels and time_gemm's figures."""
+    results = time_gemm(sizes, samples)
+    print("RESULT " + json.dumps({"blas": blas_kernels(), "results": results}))
+
+
+def run_gemm_worker(args, env):
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--gemm-worker",
+                          "--gemm-samples", str(args.gemm_samples), "--gemm-sizes",
+                          ",".join(map(str, args.gemm_sizes))],
+                         capture_output=True, text=True, env=env, timeout=1800)
+    for line in out.stdout.splitlines():
+        if line.startswith("RESULT "):
+            data = json.loads(line[7:])
+            return data["blas"], {int(n): r for n, r in data["results"].items()}
+    raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "no output")
+
+
+def gemm(args):
+    """nbkeras's matmul against numpy.matmul, each pair timed in a fresh helper
+    process (nothing else loaded). Where OPENBLAS_CORETYPE or OPENBLAS_L2_SIZE
+    is set, once as set and once without them (OpenBLAS's own kernels for this
+    CPU: SkylakeX on an AVX-512 CPU), and the target is read against the latter,
+    the peer the issue names. Returns {n: percent}."""
+    cpu = cpu_description()
+    target = gemm_target(cpu)
+    section(f"3. GEMM, float32 n x n: nbkeras matmul kernel vs numpy.matmul "
+            f"(median of {args.gemm_samples} timings, interleaved, a fresh process each)")
+    runs = [("as configured", os.environ.copy())]
+    overridden = [v for v in OPENBLAS_OVERRIDES if v in os.environ]
+    if overridden:
+        own = {k: v for k, v in os.environ.items() if k not in OPENBLAS_OVERRIDES}
+        runs.append((f"without {', '.join(overridden)}", own))
+    rows, percents = [], {}
+    for label, env in runs:
+        blas, results = run_gemm_worker(args, env)
+        for n, (g_nb, g_np, err) in results.items():
+            pct = 100.0 * g_nb / g_np
+            judged = label == runs[-1][0]
+            if judged:
+                percents[n] = pct
+            rows.append([f"n = {n}", f"{label} ({blas})", fmt(g_nb), fmt(g_np), f"{pct:.0f}%",
+                         f"target >= {target:.0f}%: {target_note(pct, target)}" if judged else "",
+                         f"{err:.1e}"])
+    table(["size", "numpy's OpenBLAS", "nbkeras GFLOP/s", "numpy GFLOP/s", "nbkeras/numpy",
+           "", "rel. err"], rows)
+    if target != GEMM_TARGET:
+        print(f"target: {target:.0f}% of OpenBLAS's AVX-512 kernels on an AMD CPU (the issue's)")
+    return percents, target
 
 
 # ---------------------------------------------------------------- 4+5. subprocesses
@@ -850,6 +917,9 @@ def main():
     parser.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     parser.add_argument("--serve", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     parser.add_argument("--scaling-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--gemm-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--gemm-sizes", default="256,512,1024,2048", help=argparse.SUPPRESS)
+    parser.add_argument("--gemm-samples", type=int, default=7, help=argparse.SUPPRESS)
     parser.add_argument("--serve-samples", type=int, default=2048, help=argparse.SUPPRESS)
     parser.add_argument("--serve-seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--worker-samples", type=int, default=2048, help=argparse.SUPPRESS)
@@ -867,6 +937,9 @@ def main():
         return 0
     if args.scaling_worker:
         scaling_worker(args.worker_samples, args.worker_epochs)
+        return 0
+    if args.gemm_worker:
+        gemm_worker_main([int(n) for n in args.gemm_sizes.split(",")], args.gemm_samples)
         return 0
 
     if args.quick:
@@ -889,11 +962,11 @@ def main():
     train, pred, errs = throughput(frameworks, args)
     errors += errs
     try:
-        percents = gemm(args)
+        percents, gemm_goal = gemm(args)
     except Exception as exc:  # noqa: BLE001
         traceback.print_exc()
         errors.append(f"gemm: {type(exc).__name__}: {exc}")
-        percents = {}
+        percents, gemm_goal = {}, GEMM_TARGET
     imports, procs, errs = jit_and_imports(frameworks, args)
     errors += errs
     try:
@@ -924,8 +997,8 @@ def main():
                              f">= {goal}x" if goal else "",
                              target_note(nb / peer, goal) if goal else ""])
     for n, pct in percents.items():
-        rows.append([f"GEMM n={n} vs numpy", f"{pct:.0f}%", f">= {GEMM_TARGET:.0f}%",
-                     target_note(pct, GEMM_TARGET)])
+        rows.append([f"GEMM n={n} vs numpy", f"{pct:.0f}%", f">= {gemm_goal:.0f}%",
+                     target_note(pct, gemm_goal)])
     if "nbkeras" in imports:
         rows.append(["import nbkeras", f"{imports['nbkeras']:.2f} s", f"< {IMPORT_TARGET:.0f} s",
                      target_note(imports["nbkeras"], IMPORT_TARGET, False)])
