@@ -34,6 +34,7 @@ from numba import prange, types
 
 from ._jit import kernel
 from .scalars import larger, smaller
+from .atomics import take
 from .activations import bias_activation_rows, activation_grad_rows, row_range
 from .gemm import GEMM_SIGNATURE, WIDEST_PANEL, gemm_rows, copy_rows, pack_b, padded_width
 from .tile import V
@@ -244,10 +245,17 @@ def _address(body):
 @kernel(parallel=True)
 def on_threads(body, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_partial,
                 db_partial, chunks, group, arg, origins, runs, target, callees):
-    """body(t, a, ..., callees) for t in range(chunks), one t per thread, with
-    ``body`` a thread body's address: ``_chunk``, ``_add_partials``,
-    ``winograd._tiles`` or an optimizer update (these read the arguments their
-    own way: ``over_arena``).
+    """body(t, a, ..., callees) for t in range(chunks), with ``body`` a thread
+    body's address: ``_chunk``, ``_add_partials``, ``winograd._tiles`` or an
+    optimizer update (these read the arguments their own way: ``over_arena``).
+
+    Each thread takes the next piece t from a shared counter (``atomics.take``)
+    until none is left, rather than being given piece t: a thread that wakes
+    late (a sleeping vCPU took 30-200 us to wake on the 2-core AMD EPYC Zen 4)
+    finds its piece already done by one that was running, not the others
+    waiting for it; and any number of threads, fewer than ``chunks`` too
+    (``numba.set_num_threads``, ``nbkeras.backend.threads``), runs the same
+    pieces with the same results, as each piece writes only its own outputs.
 
     The bodies are called by address (``pointer.py``), so each is compiled
     once, as a kernel of its own, and not optimised and translated again
@@ -255,9 +263,13 @@ def on_threads(body, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, d
     costs 1.3-1.8 s to compile).
     """
     run = _body_at(body)
-    for t in prange(chunks):
-        run(np.int64(t), a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz,
-            dw_partial, db_partial, chunks, group, arg, origins, runs, target, callees)
+    taken = np.zeros(1, dtype=np.int64)
+    for _ in prange(chunks):
+        t = take(taken)
+        while t < chunks:
+            run(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz,
+                dw_partial, db_partial, chunks, group, arg, origins, runs, target, callees)
+            t = take(taken)
 
 
 @kernel(inner=True)

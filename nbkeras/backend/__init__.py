@@ -8,7 +8,8 @@ second device slots in here without touching them.
 Threads (CPU): kernels split their work into :func:`num_threads` chunks on
 Numba's thread pool (``NUMBA_NUM_THREADS`` is respected). Matrix products are
 our own (``kernels/cpu/tile.py``), so no BLAS thread pool competes with it.
-Idle OpenMP threads spin only briefly (``GOMP_SPINCOUNT``, unless the user set it).
+Idle OpenMP threads spin for the next kernel (``GOMP_SPINCOUNT``, unless the user set
+it) and fewer threads run while other processes keep cores busy (``threads.py``).
 """
 import importlib
 import os
@@ -18,7 +19,7 @@ import numpy as np
 from ..kernels import codes  # noqa: F401 (integer codes shared by the API and the kernels)
 
 _DEVICES = ("cpu", "cuda")
-_state = {"device": "cpu", "ops": None, "threads": None}
+_state = {"device": "cpu", "ops": None, "threads": None, "limit": None}
 
 
 def device():
@@ -41,7 +42,7 @@ def ops():
     """The kernel namespace of the current device (imported on first use)."""
     if _state["ops"] is None:
         if _state["device"] == "cpu":
-            _limit_thread_spinning()
+            _set_thread_spinning()
         _state["ops"] = importlib.import_module(f"nbkeras.kernels.{_state['device']}")
     return _state["ops"]
 
@@ -55,20 +56,30 @@ def prewarm():
 
 
 def num_threads():
-    """How many chunks a CPU kernel splits its rows into: Numba's thread count."""
-    if _state["threads"] is None:
+    """How many pieces a CPU kernel splits its work into: Numba's thread count.
+
+    Each call also lets the threads the kernels run on follow the cores other
+    processes leave free (``threads.py``): the pieces stay the same, fewer
+    threads take them when the machine is busy."""
+    limit = _state["limit"]
+    if limit is None:
         import numba
+        from .threads import CoreShare, ThreadLimit
         _state["threads"] = int(numba.get_num_threads())
+        share = CoreShare(_state["threads"])
+        limit = _state["limit"] = ThreadLimit(share) if share.readable else False
+    if limit:
+        limit.apply()
     return _state["threads"]
 
 
-def _limit_thread_spinning():
-    """Numba's OpenMP threads busy-wait for a while after each parallel loop. On a
-    machine where another process is busy, that starves the loop's other thread
-    and training ran 3-4x slower (seed CNN: ~1,100 samples/s instead of ~2,000
-    with one core taken); a short spin keeps the quiet-machine speed. Must be
-    set before libgomp loads; a value the user set is kept."""
-    os.environ.setdefault("GOMP_SPINCOUNT", "1000")
+def _set_thread_spinning():
+    """How long Numba's OpenMP threads spin for the next kernel before they
+    sleep: long enough to bridge a step's Python between kernels, while the
+    thread count leaves other processes' cores to them (``threads.py``). Must
+    be set before libgomp loads; a value the user set is kept."""
+    from .threads import spin_count_default
+    os.environ.setdefault("GOMP_SPINCOUNT", spin_count_default())
 
 
 def zeros(shape, dtype=np.float32):
