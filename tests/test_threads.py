@@ -74,6 +74,22 @@ def test_a_busy_core_is_left_to_the_other_process_and_taken_back(tmp_path):
     assert share.update() == 2                           # the other process stopped
 
 
+def test_after_a_pause_every_thread_runs_until_the_next_look(tmp_path):
+    """Other processes busy while nbkeras was idle (another framework's turn in
+    a benchmark) do not make its next kernels run on fewer threads."""
+    m = Machine(tmp_path, cpus=2)
+    share = share_of(m, 2)
+    share.update()
+    m.advance(0.5, others_cores=1.5, own_cores=0.5)
+    assert share.update() == 1
+    m.advance(5.0, others_cores=2.0, own_cores=0.0)     # idle here, busy elsewhere
+    assert share.update() == 2                           # a fresh start
+    m.advance(0.3, others_cores=0.0, own_cores=2.0)
+    assert share.update() == 2
+    m.advance(0.3, others_cores=1.0, own_cores=1.0)
+    assert share.update() == 1                           # still judged while running
+
+
 def test_never_fewer_than_one_thread_nor_more_than_configured(tmp_path):
     m = Machine(tmp_path, cpus=4)
     share = share_of(m, 3)

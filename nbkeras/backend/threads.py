@@ -28,6 +28,9 @@ import time
 
 #: seconds between two looks at the machine's load
 INTERVAL = 0.25
+#: a last look older than this says nothing of now (the kernels were idle
+#: meanwhile, and other processes may have run then): the next look starts over
+STALE = 1.0
 #: the spins (GOMP_SPINCOUNT) a thread waits for the next kernel before sleeping
 SPIN_COUNT = 10000
 _STAT = "/proc/stat"
@@ -82,7 +85,10 @@ class CoreShare:
     ``update()`` looks at most every :data:`INTERVAL` seconds: the cores the
     others used since the last look are the busy time of our CPUs less our own
     CPU time, per second of wall time; the kernels get the remaining cores,
-    rounded (at least 1, at most ``threads``)."""
+    rounded (at least 1, at most ``threads``). After a pause (no look for
+    :data:`STALE` seconds) every thread is used again until the next look:
+    what other processes did while the kernels were idle is not a reason to
+    run the next ones on fewer threads."""
 
     def __init__(self, threads, cpus=None, stat_path=_STAT, clock=time.monotonic,
                  own=own_cpu_seconds):
@@ -94,12 +100,15 @@ class CoreShare:
         self.readable = busy_seconds(self._cpus, stat_path) is not None
 
     def others(self, now, busy, own):
-        """Cores other processes used since the last look (None at the first)."""
+        """Cores other processes used since the last look (None at the first,
+        or when that look is stale)."""
         if self._last is None:
             return None
         then, busy_then, own_then = self._last
         wall = now - then
-        return max(0.0, (busy - busy_then) - (own - own_then)) / wall if wall > 0 else None
+        if wall <= 0 or wall > STALE:
+            return None
+        return max(0.0, (busy - busy_then) - (own - own_then)) / wall
 
     def update(self):
         """The thread count now (re-read from the machine's load when due)."""
@@ -113,7 +122,9 @@ class CoreShare:
             return self.threads
         own = self._own()
         used = self.others(now, busy, own)
-        if used is not None:
+        if used is None:
+            self.threads = self.most
+        else:
             free = len(self._cpus) - used
             self.threads = max(1, min(self.most, int(free + 0.5)))
         self._last = (now, busy, own)
