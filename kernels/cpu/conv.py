@@ -19,8 +19,9 @@ pooling is its epilogue (``window_max.py``); the backward routes each window's
 gradient to its maximum, and the same window-ordered rows give dx.
 
 A 3x3 stride-1 forward with enough channels (``winograd.fits``) goes to
-``winograd.py`` instead: 2.25x fewer multiply-adds. The backward is the same
-either way.
+``winograd.py`` instead: 2.25x fewer multiply-adds; so does its weight
+gradient, pooled or with whole 2x2 tiles (``winograd_gradient.py``). The input
+gradient is col2im either way.
 
 The functions here are host code: the compiled work is the one product kernel
 (``products.py``), the Winograd tiles and one parallel copy, ``place``, that
@@ -35,7 +36,7 @@ from ._jit import kernel
 from .scalars import larger, smaller
 from .gemm import pad_columns, padded_width, strided_offsets
 from .products import patch_gradient, product_rows, weight_gradient
-from . import winograd
+from . import winograd, winograd_gradient
 
 _ZERO = np.float32(0.0)
 
@@ -136,8 +137,13 @@ def conv2d_backward(w2, source, z, y, dy, kh, kw, sh, sw, pad_top, pad_left, oh,
     """
     n, height, width, channels = source.shape
     pixels = pixel_offsets(n, oh, ow, height, width, channels, sh, sw)
-    dz = weight_gradient(source.reshape(-1), patch_offsets(kh, kw, width, channels), pixels,
-                         z, y, dy, code, alpha, dz, dw2, db, chunks)
+    if (winograd.fits(kh, kw, sh, sw, channels, dw2.shape[1]) and oh % 2 == 0
+            and ow % 2 == 0):
+        dz = winograd_gradient.weight_gradient(source, oh // 2, ow // 2, z, y, dy, code, alpha,
+                                               dz, dw2, db, chunks)
+    else:
+        dz = weight_gradient(source.reshape(-1), patch_offsets(kh, kw, width, channels),
+                             pixels, z, y, dy, code, alpha, dz, dw2, db, chunks)
     if dx.shape[0] > 0:
         _input_gradient(w2, dz, pixels, kh, kw, source.shape, pad_top, pad_left, dx, chunks)
 
@@ -188,9 +194,13 @@ def conv2d_pool_backward(w2, source, y, arg, dy, kh, kw, sh, sw, pad_top, pad_le
     rows = y.reshape(-1, filters)
     grad = dy.reshape(-1, filters)
     pixels = window_pixel_offsets(n, poh, pow_, ph, pw, height, width, channels, sh, sw)
-    dz = weight_gradient(source.reshape(-1), patch_offsets(kh, kw, width, channels), pixels,
-                         rows, rows, grad, code, alpha, grad, dw2, db, chunks, ph * pw,
-                         arg.reshape(-1, filters), keep=dx.shape[0] > 0)
+    if ph == 2 and pw == 2 and winograd.fits(kh, kw, sh, sw, channels, filters):
+        dz = winograd_gradient.weight_gradient(source, poh, pow_, rows, rows, grad, code, alpha,
+                                               None, dw2, db, chunks, arg.reshape(-1, filters))
+    else:
+        dz = weight_gradient(source.reshape(-1), patch_offsets(kh, kw, width, channels),
+                             pixels, rows, rows, grad, code, alpha, grad, dw2, db, chunks,
+                             ph * pw, arg.reshape(-1, filters), keep=dx.shape[0] > 0)
     if dx.shape[0] > 0:
         _input_gradient(w2, dz, pixels, kh, kw, source.shape, pad_top, pad_left, dx, chunks)
 

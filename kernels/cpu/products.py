@@ -318,8 +318,8 @@ def _chunk(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_p
     rows_per_step = larger(group, (_DEPTH if grad else forward_rows) // group * group)
     # the kernels called by address (``_CALLEES``): their code is not compiled in here
     gemm = gemm_at(callees[GEMM])
-    route = _route_at(callees[ROUTE])
-    grad_rows = _grad_at(callees[GRAD])
+    route = route_at(callees[ROUTE])
+    grad_rows = grad_rows_at(callees[GRAD])
     window_max = window_max_at(callees[WINDOW_MAX])
     epilogue = epilogue_at(callees[EPILOGUE])
     patch_add = _patches_at(callees[PATCHES])
@@ -384,7 +384,7 @@ _CALLEES = (
 )
 #: each callee's index in ``callees``
 GEMM, ROUTE, GRAD, WINDOW_MAX, EPILOGUE, PATCHES = range(len(_CALLEES))
-gemm_at, _route_at, _grad_at, window_max_at, epilogue_at, _patches_at = (
+gemm_at, route_at, grad_rows_at, window_max_at, epilogue_at, _patches_at = (
     function_at(signature) for _, signature in _CALLEES)
 
 

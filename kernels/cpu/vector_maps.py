@@ -6,7 +6,8 @@ every channel c < ``count`` (a multiple of the vector width V),
     dst[dst0 + dst_off[q] + c] = sum_p M[q, p] * src[src0 + src_off[p] + c]
 
 for the map M named by ``kind`` (an integer literal: ``INPUT_TILE``,
-``OUTPUT_TILE`` and ``WEIGHTS`` for F(2x2, 3x3), ``INPUT_TILE_6``,
+``OUTPUT_TILE`` and ``WEIGHTS`` for F(2x2, 3x3), ``GRADIENT_TILE`` and
+``FILTER_GRADIENT`` for its weight gradient, ``INPUT_TILE_6``,
 ``OUTPUT_TILE_6`` for F(4x4, 3x3)), M being a product of stages (``STAGES``) of small constant
 matrices. It is emitted as LLVM IR through a Numba intrinsic, as ``tile.py``'s
 micro-kernel is: the same loop written in Python reads 16 and writes 16
@@ -60,7 +61,8 @@ def _rows_then_columns(left, right):
     return first, second
 
 
-INPUT_TILE, OUTPUT_TILE, INPUT_TILE_6, OUTPUT_TILE_6, WEIGHTS = 0, 1, 2, 3, 4
+INPUT_TILE, OUTPUT_TILE, INPUT_TILE_6, OUTPUT_TILE_6, WEIGHTS, GRADIENT_TILE, FILTER_GRADIENT = (
+    range(7))
 #: each map as its stages, applied first to last
 STAGES = {
     WEIGHTS: _rows_then_columns(G, G),              # 9 -> 16: G g G^T
@@ -68,6 +70,10 @@ STAGES = {
     OUTPUT_TILE: _rows_then_columns(A_T, A_T),      # 16 -> 4: A^T m A
     INPUT_TILE_6: _rows_then_columns(B6_T, B6_T),   # 36 -> 36
     OUTPUT_TILE_6: _rows_then_columns(A6_T, A6_T),  # 36 -> 16
+    # the weight gradient (``winograd_gradient.py``): the transposes of
+    # OUTPUT_TILE and WEIGHTS
+    GRADIENT_TILE: _rows_then_columns(A_T.T, A_T.T),  # 4 -> 16: A D A^T
+    FILTER_GRADIENT: _rows_then_columns(G.T, G.T),    # 16 -> 9: G^T N G
 }
 
 

@@ -203,7 +203,7 @@ def _body():
 
 
 @kernel(inline=True)
-def _tile_at(tile, th, tw):
+def tile_at(tile, th, tw):
     """(sample, tile row, tile column) of tile number ``tile``, th x tw a sample."""
     return tile // (th * tw), (tile // tw) % th, tile % tw
 
@@ -268,7 +268,7 @@ def _tiles(t, a, geometry, col_off, u, ldu, bias, code, alpha, z, y, dy, dz, dw_
         stop = smaller(u1, s + step)
         t0, count = s * per_unit, (stop - s) * per_unit
         for i in range(count):
-            sample, ty, tx = _tile_at(t0 + i, th, tw)
+            sample, ty, tx = tile_at(t0 + i, th, tw)
             corner = ((sample * height + m * ty) * width + m * tx) * channels
             if m == 4:
                 apply_map(INPUT_TILE_6, a, corner, pixel_at, transformed, i * channels, v_at,
@@ -296,7 +296,7 @@ def _tiles(t, a, geometry, col_off, u, ldu, bias, code, alpha, z, y, dy, dz, dw_
             epilogue(y, bias, code, alpha, y, w0, w0 + windows)
             continue
         for i in range(count):
-            sample, ty, tx = _tile_at(t0 + i, th, tw)
+            sample, ty, tx = tile_at(t0 + i, th, tw)
             for q in range(outs):
                 row, col = m * ty + q // m, m * tx + q % m
                 if row < oh and col < ow:

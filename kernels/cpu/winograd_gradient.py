@@ -1,0 +1,187 @@
+"""The weight gradient of a 3x3 stride-1 convolution by Winograd's F(2x2, 3x3).
+
+The forward pass (``winograd.py``) makes each 2x2 tile of outputs as
+Y = A^T M A, M = sum over channels of U * V, with U = G g G^T the filter's
+transform and V = B^T d B the 4x4 input tile's. Backwards, with D the tile's
+2x2 output gradient (dz) for a filter:
+
+    Z = A D A^T                                   the gradient of M (4x4)
+    N[xi] = sum over tiles of V[xi]^T Z[xi]        of U: (channels, filters)
+    dw = G^T N G                                  of g, per (channel, filter)
+
+The sum over tiles is 16 products (one per element xi of the 4x4 tile) whose
+reduction runs over the tiles, where the direct weight gradient spends 36
+multiply-adds per tile and channel pair: 2.25x fewer. The maps are the
+forward's transposed (``vector_maps``: GRADIENT_TILE, FILTER_GRADIENT).
+
+Each thread takes a range of tiles (``_tile_gradients``), a step of them at a
+time: their dz (routed to each pooling window's maximum, or f'(z) times the
+output gradient), their V and Z, then the 16 products into its own N. A second
+pass (``_filter_gradients``) adds the threads' N and maps them to dw. The
+bias gradient comes from the same dz, and dz is returned, as the direct
+weight gradient returns it: the input gradient is made from it (``conv.py``).
+
+Used where the forward is Winograd (``winograd.fits``), for a convolution
+fused with 2x2 max pooling (each window a tile) and, when its output size is
+even (whole tiles), for a plain one.
+"""
+import functools
+
+import numpy as np
+
+from ._jit import kernel
+from .activations import row_range
+from .cache_sizes import L2_BYTES
+from .gemm import strided_offsets
+from .pointer import address_of
+from .products import (BODY_SIGNATURE, GEMM, GRAD, ROUTE, callee_addresses, gemm_at,
+                       grad_rows_at, on_threads, route_at)
+from .scalars import larger, smaller
+from .tile import V
+from .vector_maps import FILTER_GRADIENT, GRADIENT_TILE, INPUT_TILE, apply_map
+from .winograd import tile_at, workspace
+
+_NO_ROWS = np.zeros(0, dtype=np.int64)
+_EMPTY1 = np.zeros(0, dtype=np.float32)
+_EMPTY2 = np.zeros((0, 0), dtype=np.float32)
+_NO_ARG = np.zeros((0, 0), dtype=np.int8)
+#: the most tiles a step: 16 products this deep cost about one load and store
+#: of their results per 100 multiply-adds of each
+_MOST_TILES = 128
+
+
+def tiles_per_step(channels, filters, l2_bytes=L2_BYTES):
+    """Tiles a thread takes at a time: their V and Z (16 x tiles x (channels +
+    filters) floats) within half of the L2, where the 16 products read them."""
+    return max(6, min(_MOST_TILES, l2_bytes // 2 // (16 * 4 * (channels + filters))))
+
+
+def weight_gradient(source, th, tw, z, y, dy, code, alpha, dz, dw2, db, chunks, arg=None):
+    """dw2 (9*channels, filters) and db (may be empty) of a 3x3 stride-1 'valid'
+    convolution of NHWC ``source`` (what the forward read) whose outputs come in
+    th x tw tiles of 2x2 a sample; returns dz.
+
+    Pooled (``arg`` given: int8, the pooled rows' shape): ``y``, ``z`` are the
+    pooled output's rows, ``dy`` their gradient, each tile a 2x2 window; dz is a
+    new (windows * 4, filters) array, the gradient of every pixel under a
+    window, window by window (``route_to_max``), as ``products.weight_gradient``
+    returns it. Plain: z, y, dy (n*2th*2tw, filters) as the forward's, ``dz``
+    their workspace (it may be ``dy``), filled with dy * f'(z) and returned."""
+    n, height, width, channels = source.shape
+    filters = y.shape[1]
+    pooled = arg is not None
+    if pooled:
+        dz = np.empty((y.shape[0] * 4, filters), dtype=np.float32)
+    block = tiles_per_step(channels, filters)
+    geometry = np.array([n, height, width, channels, 2 * th, 2 * tw, th, tw, block],
+                        dtype=np.int64)
+    pairs = channels * filters
+    partial = workspace("winograd_gradient", (chunks, 16 * pairs))
+    db_partial = np.zeros((chunks, db.shape[0]), dtype=np.float32)
+    on_threads(_address(_tile_gradients), source.reshape(-1), geometry, _NO_ROWS, dz,
+               np.int64(0), _EMPTY1, np.int64(code), np.float32(alpha), z, y, dy, dz,
+               partial, db_partial, np.int64(chunks), np.int64(4 if pooled else 1),
+               arg if pooled else _NO_ARG, _NO_ROWS, _NO_ROWS, _EMPTY1, callee_addresses())
+    on_threads(_address(_filter_gradients), _EMPTY1, strided_offsets(16, pairs),
+               strided_offsets(9, pairs), _EMPTY2, np.int64(0), _EMPTY1, np.int64(0),
+               np.float32(0.0), _EMPTY2, _EMPTY2, _EMPTY2, _EMPTY2, partial, _EMPTY2,
+               np.int64(min(chunks, pairs // V)), np.int64(0), _NO_ARG, _NO_ROWS, _NO_ROWS,
+               dw2.reshape(-1), _NO_ROWS)
+    if db.shape[0] > 0:
+        np.sum(db_partial, axis=0, out=db)
+    return dz
+
+
+@functools.lru_cache(maxsize=None)
+def _address(body):
+    return np.int64(address_of(body, BODY_SIGNATURE))
+
+
+@kernel(inner=True)
+def _tile_gradients(t, a, geometry, col_off, dz, ldb, bias, code, alpha, z, y, dy, dz_rows,
+                    n_partial, db_partial, chunks, group, arg, origins, runs, target, callees):
+    """Piece t of the tiles' N (a thread body of ``on_threads``): ``a`` the flat
+    input, ``geometry`` its shape and the tiling, ``dz`` the dz rows made here,
+    ``n_partial[t]`` this piece's N (16 x channels x filters, xi-major),
+    ``db_partial[t]`` its bias gradient. Pooled (``group`` 4) the pieces split
+    the windows; plain, rows of tiles, whose dz rows are one run of z's rows."""
+    n, height, width, channels = geometry[0], geometry[1], geometry[2], geometry[3]
+    oh, ow, th, tw, block = geometry[4], geometry[5], geometry[6], geometry[7], geometry[8]
+    filters = y.shape[1]
+    pooled = group > 1
+    per_unit = 1 if pooled else tw
+    step = larger(1, block // per_unit)
+    block = step * per_unit
+    gemm = gemm_at(callees[GEMM])
+    route = route_at(callees[ROUTE])
+    grad_rows = grad_rows_at(callees[GRAD])
+    transformed = np.empty(16 * block * channels, dtype=np.float32)   # V, xi-major
+    gradients = np.empty(16 * block * filters, dtype=np.float32)      # Z, xi-major
+    pixel_at = np.empty(16, dtype=np.int64)   # input tile element (i, j) from its corner
+    v_at = np.empty(16, dtype=np.int64)       # V[xi]'s first row, Z[xi]'s
+    z_at = np.empty(16, dtype=np.int64)
+    dz_at = np.empty(4, dtype=np.int64)       # the tile's dz rows from its first
+    for xi in range(16):
+        pixel_at[xi] = ((xi // 4) * width + xi % 4) * channels
+        v_at[xi] = xi * block * channels
+        z_at[xi] = xi * block * filters
+    for q in range(4):
+        dz_at[q] = (q if pooled else (q // 2) * ow + q % 2) * filters
+    channel_at = strided_range(channels, 1)   # V[xi]^T as the products' A
+    tile_at_ = strided_range(block, channels)
+    partial = n_partial[t]
+    dz_flat = dz.reshape(-1)
+    units = n * th * (tw if pooled else 1)
+    u0, u1 = row_range(units, chunks, t)
+    if u1 <= u0:
+        partial[:] = np.float32(0.0)
+        return
+    for s in range(u0, u1, step):
+        stop = smaller(u1, s + step)
+        if pooled:
+            route(y, dy, arg, group, code, alpha, dz, s, stop, 0, db_partial[t])
+        else:
+            grad_rows(z, y, dy, code, alpha, dz, s * 2 * ow, stop * 2 * ow, db_partial[t])
+        t0, count = s * per_unit, (stop - s) * per_unit
+        for i in range(count):
+            sample, ty, tx = tile_at(t0 + i, th, tw)
+            corner = ((sample * height + 2 * ty) * width + 2 * tx) * channels
+            apply_map(INPUT_TILE, a, corner, pixel_at, transformed, i * channels, v_at,
+                      channels)
+            first = (t0 + i) * 4 if pooled else (sample * oh + 2 * ty) * ow + 2 * tx
+            apply_map(GRADIENT_TILE, dz_flat, first * filters, dz_at, gradients, i * filters,
+                      z_at, filters)
+        for xi in range(16):
+            gemm(transformed[xi * block * channels:], channel_at, 0, channels, tile_at_, 0,
+                 count, gradients[xi * block * filters:], filters, filters,
+                 partial[xi * channels * filters:], filters, s > u0)
+
+
+@kernel(inline=True)
+def strided_range(count, stride):
+    """[0, stride, 2*stride, ...] (``count`` of them)."""
+    out = np.empty(count, dtype=np.int64)
+    for i in range(count):
+        out[i] = i * stride
+    return out
+
+
+@kernel(inner=True)
+def _filter_gradients(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz,
+                      n_partial, db_partial, chunks, group, arg, origins, runs, target,
+                      callees):
+    """Thread t's (channel, filter) pairs of dw = G^T N G, N the sum of the
+    pieces' ``n_partial`` (added into its first row), ``target`` dw (9 x pairs,
+    flat); ``row_off`` N's 16 rows' offsets, ``col_off`` dw's 9. Pairs split by
+    vectors."""
+    pairs = target.shape[0] // 9
+    v0, v1 = row_range(pairs // V, chunks, t)
+    p0, p1 = v0 * V, v1 * V
+    total = n_partial[0]
+    for piece in range(1, n_partial.shape[0]):
+        other = n_partial[piece]
+        for xi in range(16):
+            at = row_off[xi]
+            for p in range(p0, p1):
+                total[at + p] += other[at + p]
+    apply_map(FILTER_GRADIENT, total, p0, row_off, target, p0, col_off, p1 - p0)
