@@ -14,7 +14,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KERNEL_TESTS = ["tests/test_kernels_gemm.py", "tests/test_kernels_conv_pool.py",
                 "tests/test_kernels_elementwise.py", "tests/test_kernels_normalization.py",
-                "tests/test_layers_gradients.py"]
+                "tests/test_layers_gradients.py", "tests/test_kernels_winograd.py",
+                "tests/test_kernels_winograd_gradient.py", "tests/test_threads.py"]
 
 
 def _features_without_avx512():
