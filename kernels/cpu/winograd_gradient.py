@@ -6,7 +6,7 @@ transform and V = B^T d B the 4x4 input tile's. Backwards, with D the tile's
 2x2 output gradient (dz) for a filter:
 
     Z = A D A^T                                   the gradient of M (4x4)
-    N[xi] = sum over tiles of V[xi]^T Z[xi]        of U: (channels, filters)
+    N[xi] = sum over tiles of Z[xi]^T V[xi]        of U: (filters, channels)
     dw = G^T N G                                  of g, per (channel, filter)
 
 The sum over tiles is 16 products (one per element xi of the 4x4 tile) whose
@@ -71,7 +71,7 @@ def weight_gradient(source, th, tw, z, y, dy, code, alpha, dz, dw2, db, chunks, 
     filters = y.shape[1]
     pooled = arg is not None
     if pooled:
-        dz = np.empty((y.shape[0] * 4, filters), dtype=np.float32)
+        dz = workspace("pooled_dz", (y.shape[0] * 4, filters))
     block = tiles_per_step(channels, filters)
     geometry = np.array([n, height, width, channels, 2 * th, 2 * tw, th, tw, block],
                         dtype=np.int64)
@@ -82,11 +82,14 @@ def weight_gradient(source, th, tw, z, y, dy, code, alpha, dz, dw2, db, chunks, 
                np.int64(0), _EMPTY1, np.int64(code), np.float32(alpha), z, y, dy, dz,
                partial, db_partial, np.int64(chunks), np.int64(4 if pooled else 1),
                arg if pooled else _NO_ARG, _NO_ROWS, _NO_ROWS, _EMPTY1, callee_addresses())
+    # dw as (9, filters, channels), the products' layout, then in Keras's order
+    by_filter = workspace("winograd_gradient_dw", (9, filters, channels))
     on_threads(_address(_filter_gradients), _EMPTY1, strided_offsets(16, pairs),
                strided_offsets(9, pairs), _EMPTY2, np.int64(0), _EMPTY1, np.int64(0),
                np.float32(0.0), _EMPTY2, _EMPTY2, _EMPTY2, _EMPTY2, partial, _EMPTY2,
                np.int64(min(chunks, pairs // V)), np.int64(0), _NO_ARG, _NO_ROWS, _NO_ROWS,
-               dw2.reshape(-1), _NO_ROWS)
+               by_filter.reshape(-1), _NO_ROWS)
+    np.copyto(dw2.reshape(9, channels, filters), by_filter.transpose(0, 2, 1))
     if db.shape[0] > 0:
         np.sum(db_partial, axis=0, out=db)
     return dz
@@ -102,7 +105,9 @@ def _tile_gradients(t, a, geometry, col_off, dz, ldb, bias, code, alpha, z, y, d
                     n_partial, db_partial, chunks, group, arg, origins, runs, target, callees):
     """Piece t of the tiles' N (a thread body of ``on_threads``): ``a`` the flat
     input, ``geometry`` its shape and the tiling, ``dz`` the dz rows made here,
-    ``n_partial[t]`` this piece's N (16 x channels x filters, xi-major),
+    ``n_partial[t]`` this piece's N (16 x filters x channels, xi-major: the
+    products' rows are the filters, so a 32-channel layer's fill whole 8-row
+    tiles),
     ``db_partial[t]`` its bias gradient. Pooled (``group`` 4) the pieces split
     the windows; plain, rows of tiles, whose dz rows are one run of z's rows."""
     n, height, width, channels = geometry[0], geometry[1], geometry[2], geometry[3]
@@ -127,8 +132,8 @@ def _tile_gradients(t, a, geometry, col_off, dz, ldb, bias, code, alpha, z, y, d
         z_at[xi] = xi * block * filters
     for q in range(4):
         dz_at[q] = (q if pooled else (q // 2) * ow + q % 2) * filters
-    channel_at = strided_range(channels, 1)   # V[xi]^T as the products' A
-    tile_at_ = strided_range(block, channels)
+    filter_at = strided_range(filters, 1)     # Z[xi]^T as the products' A
+    tile_at_ = strided_range(block, filters)
     partial = n_partial[t]
     dz_flat = dz.reshape(-1)
     units = n * th * (tw if pooled else 1)
@@ -152,9 +157,9 @@ def _tile_gradients(t, a, geometry, col_off, dz, ldb, bias, code, alpha, z, y, d
             apply_map(GRADIENT_TILE, dz_flat, first * filters, dz_at, gradients, i * filters,
                       z_at, filters)
         for xi in range(16):
-            gemm(transformed[xi * block * channels:], channel_at, 0, channels, tile_at_, 0,
-                 count, gradients[xi * block * filters:], filters, filters,
-                 partial[xi * channels * filters:], filters, s > u0)
+            gemm(gradients[xi * block * filters:], filter_at, 0, filters, tile_at_, 0, count,
+                 transformed[xi * block * channels:], channels, channels,
+                 partial[xi * channels * filters:], channels, s > u0)
 
 
 @kernel(inline=True)
@@ -170,10 +175,10 @@ def strided_range(count, stride):
 def _filter_gradients(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz,
                       n_partial, db_partial, chunks, group, arg, origins, runs, target,
                       callees):
-    """Thread t's (channel, filter) pairs of dw = G^T N G, N the sum of the
+    """Thread t's (filter, channel) pairs of dw = G^T N G, N the sum of the
     pieces' ``n_partial`` (added into its first row), ``target`` dw (9 x pairs,
-    flat); ``row_off`` N's 16 rows' offsets, ``col_off`` dw's 9. Pairs split by
-    vectors."""
+    flat, pairs as N's); ``row_off`` N's 16 rows' offsets, ``col_off`` dw's 9.
+    Pairs split by vectors."""
     pairs = target.shape[0] // 9
     v0, v1 = row_range(pairs // V, chunks, t)
     p0, p1 = v0 * V, v1 * V
