@@ -23,26 +23,26 @@ from test_layers_gradients import _check, _x
 
 cases = st.fixed_dictionaries({
     "n": st.integers(1, 3), "th": st.integers(1, 5), "tw": st.integers(1, 5),
-    "c": st.sampled_from([C0, C0 + V]), "f": st.sampled_from([V, 2 * V, 4 * V]),
+    "c": st.sampled_from([C0, C0 + V]), "f": st.sampled_from([V, C0, 2 * C0]),
     "padding": st.sampled_from(["valid", "same"]),
     "activation": st.sampled_from(["linear", "relu", "sigmoid", "tanh"]),
     "bias": st.booleans(), "chunks": st.integers(1, 3), "seed": st.integers(0, 2**16)})
 
 
 @contextlib.contextmanager
-def counting_gradients():
-    """[the number of Winograd weight gradients so far]."""
+def counting_gradients(name="weight_gradient"):
+    """[the number of calls of winograd_gradient.<name> so far]."""
     count = [0]
-    real = winograd_gradient.weight_gradient
+    real = getattr(winograd_gradient, name)
 
     def spy(*args, **kwargs):
         count[0] += 1
         return real(*args, **kwargs)
-    winograd_gradient.weight_gradient = spy
+    setattr(winograd_gradient, name, spy)
     try:
         yield count
     finally:
-        winograd_gradient.weight_gradient = real
+        setattr(winograd_gradient, name, real)
 
 
 def _derivative_from_output(activation, out):
@@ -64,7 +64,8 @@ def _sized(case, oh, ow):
 @settings(max_examples=30, deadline=None)
 @given(cases)
 def test_plain_weight_gradient(case):
-    """Whole 2x2 tiles (even output sizes): dw, db, dz = dy * f'(z) and dx."""
+    """Whole 2x2 tiles (even output sizes): dw, db, dz = dy * f'(z) and dx
+(col2im from that dz)."""
     oh, ow = 2 * case["th"], 2 * case["tw"]
     case = _sized(case, oh, ow)
     x, kernel, b = _operands(case)
@@ -103,7 +104,9 @@ def test_plain_weight_gradient(case):
 @given(cases)
 def test_pooled_weight_gradient(case):
     """2x2 max pooling fused (each window one tile), odd sizes included (the
-    last row or column no window covers): dw, db, dz (window order) and dx."""
+    last row or column no window covers): dw, db and dx, by Winograd's
+    transposed convolution where filters and channels allow
+    (``input_gradient``), else col2im from the dz rows."""
     oh, ow = 2 * case["th"] + case["seed"] % 2, 2 * case["tw"] + (case["seed"] // 2) % 2
     case = _sized(case, oh, ow)
     x, kernel, b = _operands(case)
@@ -120,12 +123,14 @@ def test_pooled_weight_gradient(case):
     dw2 = np.full_like(w2, np.nan)
     db = np.full(f, np.nan, np.float32)
     dx = np.full(source.shape, np.nan, np.float32)
-    with counting_gradients() as calls:
+    with counting_gradients() as calls, counting_gradients("input_gradient") as dx_calls:
         nbkeras.kernels.cpu.conv2d_pool_backward(w2, source, y, arg, dy, 3, 3, 1, 1, 0, 0,
                                                  oh, ow, 2, 2, code, 0.0, dw2,
                                                  db if case["bias"] else np.zeros(0, np.float32),
                                                  dx, case["chunks"])
     assert calls[0] == 1
+    # dx by Winograd too where the swapped convolution fits (filters in, channels out)
+    assert dx_calls[0] == int(winograd_gradient.input_gradient_fits(case["c"], f))
     # the reference: each window's gradient at its maximum, in the full output
     g = dy.astype(np.float64) * _derivative_from_output(case["activation"],
                                                          y.astype(np.float64))

@@ -24,21 +24,17 @@ gradient, pooled or with whole 2x2 tiles (``winograd_gradient.py``). The input
 gradient is col2im either way.
 
 The functions here are host code: the compiled work is the one product kernel
-(``products.py``), the Winograd tiles and one parallel copy, ``place``, that
-pads the input and crops the input gradient.
+(``products.py``), the Winograd tiles and one parallel copy, ``placement.place``,
+that pads the input and crops the input gradient.
 """
 import functools
 
 import numpy as np
-from numba import prange
 
-from ._jit import kernel
-from .scalars import larger, smaller
 from .gemm import pad_columns, padded_width, strided_offsets
+from .placement import place
 from .products import patch_gradient, product_rows, weight_gradient
 from . import winograd, winograd_gradient
-
-_ZERO = np.float32(0.0)
 
 
 @functools.lru_cache(maxsize=256)
@@ -59,36 +55,6 @@ def pixel_offsets(n, oh, ow, height, width, channels, sh, sw):
     p = np.arange(oh, dtype=np.int64)[None, :, None] * sh
     q = np.arange(ow, dtype=np.int64)[None, None, :] * sw
     return (((b + p) * width + q) * channels).reshape(-1)
-
-
-@kernel(parallel=True)
-def place(src, top, left, out):
-    """out[b, top + i, left + j] = src[b, i, j] where that pixel exists in ``out``;
-    every other pixel of ``out`` is 0 (NHWC, the same channels).
-
-    Pads the input (top, left >= 0) and crops the input gradient (top, left
-    <= 0). Output rows are split over the threads. Flat loops: Numba's slice
-    assignment on 4-D arrays took seconds to compile.
-    """
-    n, hs, ws, c = src.shape
-    ho, wo = out.shape[1], out.shape[2]
-    flat_src, flat_out = src.reshape(-1), out.reshape(-1)
-    # the source columns whose target column lies inside ``out``
-    j0, j1 = larger(0, -left), smaller(ws, wo - left)
-    for row in prange(n * ho):
-        b = row // ho
-        i = row - b * ho
-        target = flat_out[row * wo * c:(row + 1) * wo * c]
-        for k in range(wo * c):
-            target[k] = _ZERO
-        si = i - top
-        if si < 0 or si >= hs:
-            continue
-        for j in range(j0, j1):
-            start = ((b * hs + si) * ws + j) * c
-            at = (left + j) * c
-            for k in range(c):
-                target[at + k] = flat_src[start + k]
 
 
 def _padded_source(x, pad_top, pad_left, xpad):
@@ -195,6 +161,14 @@ def conv2d_pool_backward(w2, source, y, arg, dy, kh, kw, sh, sw, pad_top, pad_le
     grad = dy.reshape(-1, filters)
     pixels = window_pixel_offsets(n, poh, pow_, ph, pw, height, width, channels, sh, sw)
     if ph == 2 and pw == 2 and winograd.fits(kh, kw, sh, sw, channels, filters):
+        if dx.shape[0] > 0 and winograd_gradient.input_gradient_fits(channels, filters):
+            # dz as an image, and dx from it by Winograd too
+            image = winograd_gradient.weight_gradient(
+                source, poh, pow_, rows, rows, grad, code, alpha, None, dw2, db, chunks,
+                arg.reshape(-1, filters), winograd_gradient.dz_image(n, poh, pow_, filters))
+            winograd_gradient.input_gradient(image, w2, source.shape, pad_top, pad_left, dx,
+                                             chunks)
+            return
         dz = winograd_gradient.weight_gradient(source, poh, pow_, rows, rows, grad, code, alpha,
                                                None, dw2, db, chunks, arg.reshape(-1, filters))
     else:

@@ -1,6 +1,6 @@
-"""The weight gradient of a 3x3 stride-1 convolution by Winograd's F(2x2, 3x3).
+"""The gradients of a 3x3 stride-1 convolution by Winograd's F(2x2, 3x3).
 
-The forward pass (``winograd.py``) makes each 2x2 tile of outputs as
+Weights. The forward pass (``winograd.py``) makes each 2x2 tile of outputs as
 Y = A^T M A, M = sum over channels of U * V, with U = G g G^T the filter's
 transform and V = B^T d B the 4x4 input tile's. Backwards, with D the tile's
 2x2 output gradient (dz) for a filter:
@@ -18,26 +18,36 @@ Each thread takes a range of tiles (``_tile_gradients``), a step of them at a
 time: their dz (routed to each pooling window's maximum, or f'(z) times the
 output gradient), their V and Z, then the 16 products into its own N. A second
 pass (``_filter_gradients``) adds the threads' N and maps them to dw. The
-bias gradient comes from the same dz, and dz is returned, as the direct
-weight gradient returns it: the input gradient is made from it (``conv.py``).
+bias gradient comes from the same dz.
+
+Inputs. The input gradient is the full correlation of dz with the kernel: a
+'valid' convolution of dz in a frame of two zero pixels with the kernel
+turned 180 degrees, channels and filters swapped, which the Winograd forward
+does (``input_gradient``). Done for a convolution fused with 2x2 max pooling,
+whose dz the weight pass writes into that frame (``dz_image``); elsewhere dz
+is returned, and col2im makes dx from it (``conv.py``).
 
 Used where the forward is Winograd (``winograd.fits``), for a convolution
 fused with 2x2 max pooling (each window a tile) and, when its output size is
 even (whole tiles), for a plain one.
 """
 import functools
+import threading
 
 import numpy as np
 
 from ._jit import kernel
 from .activations import row_range
+from . import winograd
 from .cache_sizes import L2_BYTES
+from .placement import place
 from .gemm import strided_offsets
 from .pointer import address_of
 from .products import (BODY_SIGNATURE, GEMM, GRAD, ROUTE, callee_addresses, gemm_at,
                        grad_rows_at, on_threads, route_at)
 from .scalars import larger, smaller
 from .tile import V
+from ..codes import LINEAR
 from .vector_maps import FILTER_GRADIENT, GRADIENT_TILE, INPUT_TILE, apply_map
 from .winograd import tile_at, workspace
 
@@ -45,6 +55,7 @@ _NO_ROWS = np.zeros(0, dtype=np.int64)
 _EMPTY1 = np.zeros(0, dtype=np.float32)
 _EMPTY2 = np.zeros((0, 0), dtype=np.float32)
 _NO_ARG = np.zeros((0, 0), dtype=np.int8)
+_IMAGES = {}
 #: the most tiles a step: 16 products this deep cost about one load and store
 #: of their results per 100 multiply-adds of each
 _MOST_TILES = 128
@@ -56,7 +67,8 @@ def tiles_per_step(channels, filters, l2_bytes=L2_BYTES):
     return max(6, min(_MOST_TILES, l2_bytes // 2 // (16 * 4 * (channels + filters))))
 
 
-def weight_gradient(source, th, tw, z, y, dy, code, alpha, dz, dw2, db, chunks, arg=None):
+def weight_gradient(source, th, tw, z, y, dy, code, alpha, dz, dw2, db, chunks, arg=None,
+                    image=None):
     """dw2 (9*channels, filters) and db (may be empty) of a 3x3 stride-1 'valid'
     convolution of NHWC ``source`` (what the forward read) whose outputs come in
     th x tw tiles of 2x2 a sample; returns dz.
@@ -65,15 +77,20 @@ def weight_gradient(source, th, tw, z, y, dy, code, alpha, dz, dw2, db, chunks, 
     pooled output's rows, ``dy`` their gradient, each tile a 2x2 window; dz is a
     new (windows * 4, filters) array, the gradient of every pixel under a
     window, window by window (``route_to_max``), as ``products.weight_gradient``
-    returns it. Plain: z, y, dy (n*2th*2tw, filters) as the forward's, ``dz``
-    their workspace (it may be ``dy``), filled with dy * f'(z) and returned."""
+    returns it; or, given ``image`` (``dz_image``), written there in image
+    layout for ``input_gradient`` (and ``image`` returned). Plain: z, y, dy
+    (n*2th*2tw, filters) as the forward's, ``dz`` their workspace (it may be
+    ``dy``), filled with dy * f'(z) and returned."""
     n, height, width, channels = source.shape
     filters = y.shape[1]
     pooled = arg is not None
-    if pooled:
+    framed = (0, 0)
+    if image is not None:
+        dz, framed = image.reshape(-1, filters), image.shape[1:3]
+    elif pooled:
         dz = workspace("pooled_dz", (y.shape[0] * 4, filters))
     block = tiles_per_step(channels, filters)
-    geometry = np.array([n, height, width, channels, 2 * th, 2 * tw, th, tw, block],
+    geometry = np.array([n, height, width, channels, 2 * th, 2 * tw, th, tw, block, *framed],
                         dtype=np.int64)
     pairs = channels * filters
     partial = workspace("winograd_gradient", (chunks, 16 * pairs))
@@ -92,7 +109,58 @@ def weight_gradient(source, th, tw, z, y, dy, code, alpha, dz, dw2, db, chunks, 
     np.copyto(dw2.reshape(9, channels, filters), by_filter.transpose(0, 2, 1))
     if db.shape[0] > 0:
         np.sum(db_partial, axis=0, out=db)
-    return dz
+    return dz if image is None else image
+
+
+def dz_image(n, poh, pow_, filters):
+    """The (n, 2*poh + 4, 2*pow_ + 4, filters) array a pooled convolution's dz
+    is written into for ``input_gradient``: its windows' pixels inside a border
+    of two zero pixels, kept (per thread and shape) with the border zero."""
+    shape = (n, 2 * poh + 4, 2 * pow_ + 4, filters)
+    key = (threading.get_ident(), shape)
+    found = _IMAGES.get(key)
+    if found is None:
+        if len(_IMAGES) > 16:
+            _IMAGES.clear()
+        found = _IMAGES[key] = np.zeros(shape, dtype=np.float32)
+    return found
+
+
+def input_gradient_fits(channels, filters):
+    """Whether ``input_gradient`` serves a layer: its transposed convolution
+    (``filters`` in, ``channels`` out) must fit Winograd's layout."""
+    return winograd.fits(3, 3, 1, 1, filters, channels)
+
+
+def input_gradient(image, w2, region, pad_top, pad_left, dx, chunks):
+    """dx of a 2x2-pooled 3x3 stride-1 convolution from its dz ``image``
+    (``dz_image``, filled by ``weight_gradient``): the full correlation of dz
+    with the kernel is a 'valid' convolution of the framed dz with the kernel
+    turned 180 degrees and its channels and filters swapped, done by the
+    Winograd forward (``winograd._launch``) in (poh + 1) x (pow + 1) tiles
+    of 2x2, which cover every input pixel a window's patch reaches. Against
+    col2im (9 products a window pixel, 4 a window) that is 16 products per
+    tile, (poh + 1)(pow + 1) tiles: for the seed CNN's 6 x 6 windows 784
+    against 1296 a sample.
+
+    ``region`` is the shape of what the forward read (x, or its padded copy,
+    then cropped into ``dx`` by the padding)."""
+    n, framed_h, framed_w, filters = image.shape
+    _, height, width, channels = region
+    th, tw = (framed_h - 2) // 2, (framed_w - 2) // 2
+    turned = workspace("turned_kernel", (3, 3, filters, channels))
+    np.copyto(turned, w2.reshape(3, 3, channels, filters)[::-1, ::-1].transpose(0, 1, 3, 2))
+    whole = tuple(region) == dx.shape
+    out = dx if whole else workspace("input_gradient", tuple(region))
+    rows = out.reshape(-1, channels)
+    winograd._launch(image, turned.reshape(-1, channels), _EMPTY1, LINEAR, 0.0, height, width,
+                     th, tw, rows, rows, _NO_ARG, 1, 2, chunks)
+    # the pixels no window's patch reaches (an odd convolution output's last row
+    # or column) get no tile
+    out[:, 2 * th:] = 0.0
+    out[:, :, 2 * tw:] = 0.0
+    if not whole:
+        place(out, -pad_top, -pad_left, dx)
 
 
 @functools.lru_cache(maxsize=None)
@@ -112,8 +180,10 @@ def _tile_gradients(t, a, geometry, col_off, dz, ldb, bias, code, alpha, z, y, d
     the windows; plain, rows of tiles, whose dz rows are one run of z's rows."""
     n, height, width, channels = geometry[0], geometry[1], geometry[2], geometry[3]
     oh, ow, th, tw, block = geometry[4], geometry[5], geometry[6], geometry[7], geometry[8]
+    framed_h, framed_w = geometry[9], geometry[10]   # dz as an image (0: as rows)
     filters = y.shape[1]
     pooled = group > 1
+    framed = framed_h > 0
     per_unit = 1 if pooled else tw
     step = larger(1, block // per_unit)
     block = step * per_unit
@@ -135,6 +205,11 @@ def _tile_gradients(t, a, geometry, col_off, dz, ldb, bias, code, alpha, z, y, d
     filter_at = strided_range(filters, 1)     # Z[xi]^T as the products' A
     tile_at_ = strided_range(block, filters)
     partial = n_partial[t]
+    # pooled into an image: each step's dz rows made in a buffer of this
+    # thread's own, then put at their pixels
+    own = np.empty((block * 4 if framed else 0, filters), dtype=np.float32)
+    rows = own if framed else dz
+    rows_flat = rows.reshape(-1)
     dz_flat = dz.reshape(-1)
     units = n * th * (tw if pooled else 1)
     u0, u1 = row_range(units, chunks, t)
@@ -143,8 +218,9 @@ def _tile_gradients(t, a, geometry, col_off, dz, ldb, bias, code, alpha, z, y, d
         return
     for s in range(u0, u1, step):
         stop = smaller(u1, s + step)
+        first = s * 4 if framed else 0   # (the first row ``rows`` holds)
         if pooled:
-            route(y, dy, arg, group, code, alpha, dz, s, stop, 0, db_partial[t])
+            route(y, dy, arg, group, code, alpha, rows, s, stop, first, db_partial[t])
         else:
             grad_rows(z, y, dy, code, alpha, dz, s * 2 * ow, stop * 2 * ow, db_partial[t])
         t0, count = s * per_unit, (stop - s) * per_unit
@@ -153,9 +229,19 @@ def _tile_gradients(t, a, geometry, col_off, dz, ldb, bias, code, alpha, z, y, d
             corner = ((sample * height + 2 * ty) * width + 2 * tx) * channels
             apply_map(INPUT_TILE, a, corner, pixel_at, transformed, i * channels, v_at,
                       channels)
-            first = (t0 + i) * 4 if pooled else (sample * oh + 2 * ty) * ow + 2 * tx
-            apply_map(GRADIENT_TILE, dz_flat, first * filters, dz_at, gradients, i * filters,
-                      z_at, filters)
+            if pooled:
+                apply_map(GRADIENT_TILE, rows_flat, ((t0 + i) * 4 - first) * filters, dz_at,
+                          gradients, i * filters, z_at, filters)
+            else:
+                apply_map(GRADIENT_TILE, dz_flat, ((sample * oh + 2 * ty) * ow + 2 * tx) * filters,
+                          dz_at, gradients, i * filters, z_at, filters)
+            if framed:
+                for q in range(4):
+                    at = ((sample * framed_h + 2 + 2 * ty + q // 2) * framed_w + 2 + 2 * tx
+                          + q % 2) * filters
+                    row = (4 * i + q) * filters
+                    for c in range(filters):
+                        dz_flat[at + c] = rows_flat[row + c]
         for xi in range(16):
             gemm(gradients[xi * block * filters:], filter_at, 0, filters, tile_at_, 0, count,
                  transformed[xi * block * channels:], channels, channels,
