@@ -174,6 +174,17 @@ def test_kernels_give_the_same_results_on_one_thread(ops, pieces):
     np.testing.assert_allclose(everyone[0], pooled, rtol=1e-5, atol=1e-5)
 
 
+def test_the_guard_can_be_turned_off():
+    import os
+    import subprocess
+    import sys
+    code = ("import nbkeras; nbkeras.backend.num_threads(); "
+            "print(nbkeras.backend._state['limit'] is False)")
+    env = dict(os.environ, NBKERAS_SHARE_CORES="0")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "True", out.stderr
+
+
 def test_backend_applies_the_thread_limit():
     """backend.num_threads() returns the configured count (the pieces) and, where
     /proc/stat is readable, has set up the limit that follows the load."""

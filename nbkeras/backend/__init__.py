@@ -67,7 +67,8 @@ def num_threads():
         from .threads import CoreShare, ThreadLimit
         _state["threads"] = int(numba.get_num_threads())
         share = CoreShare(_state["threads"])
-        limit = _state["limit"] = ThreadLimit(share) if share.readable else False
+        following = share.readable and os.environ.get("NBKERAS_SHARE_CORES", "1") != "0"
+        limit = _state["limit"] = ThreadLimit(share) if following else False
     if limit:
         limit.apply()
     return _state["threads"]

@@ -20,7 +20,7 @@ processes keep more than half busy is left to them; when they stop, the
 threads come back. Kernels split their work into the same pieces whatever the
 thread count (they take pieces from a counter, ``kernels/cpu/products.py``),
 so the results do not change with it. Where ``/proc/stat`` cannot be read
-(not Linux), every thread is used, always.
+(not Linux), or with ``NBKERAS_SHARE_CORES=0``, every thread is used, always.
 """
 import os
 import threading
