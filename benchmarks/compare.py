@@ -867,8 +867,16 @@ def compile_report():
 def scaling_worker(samples, rounds):
     """In a subprocess: nbkeras samples/s, training and predict, batch 32 and 128."""
     import seed_models
+    import nbkeras
     x, y = seed_models.random_data(samples, seed=1)
     runner = Runner("nbkeras", x, y, seed=0)
+    # the thread counts the guard chose (nbkeras/backend/threads.py): fewer than
+    # NUMBA_NUM_THREADS where another process kept a core busy
+    nbkeras.backend.num_threads()
+    limit, chosen = nbkeras.backend._state["limit"], []
+    if limit:
+        looked = limit.share.update
+        limit.share.update = lambda: chosen.append(looked()) or chosen[-1]
     out = {}
     for batch in (32, 128):
         runner.train_epoch(batch)
@@ -877,6 +885,7 @@ def scaling_worker(samples, rounds):
         runner.predict(batch)
         out[f"predict {batch}"] = samples / median([runner.predict(batch)[0]
                                                     for _ in range(rounds)])
+    out["fewest threads"] = min(chosen) if chosen else nbkeras.backend.num_threads()
     print("RESULT " + json.dumps(out))
 
 
@@ -899,14 +908,18 @@ def scaling(args):
             result = json.loads(lines[-1][len("RESULT "):])
             if run == 0:
                 continue
+            fewest = result.pop("fewest threads")
             base = base or result
             rows.append([f"{threads} thread{'s' if threads > 1 else ''}"] + [
-                f"{fmt(v, 0)} ({v / base[k]:.2f}x)" for k, v in result.items()])
-    table(["threads", "train b32", "predict b32", "train b128", "predict b128"], rows)
-    print("Each kernel splits its rows (samples x output pixels, or samples for dense\n"
-          "layers) into as many chunks as Numba has threads (row_range), and the weight\n"
-          "gradients' reduction the same way with per-thread partial sums added at the\n"
-          "end: nothing assumes 2 threads.")
+                f"{fmt(v, 0)} ({v / base[k]:.2f}x)" for k, v in result.items()] + [fewest])
+    table(["threads", "train b32", "predict b32", "train b128", "predict b128",
+           "fewest used"], rows)
+    print("Each kernel splits its work into as many pieces as Numba has threads\n"
+          "(row_range: rows of samples x output pixels, Winograd tiles, or a weight\n"
+          "gradient's reduction with per-piece partial sums added at the end), and the\n"
+          "threads take the pieces from a counter: nothing assumes 2 threads. 'fewest\n"
+          "used': the fewest threads the guard left running while another process kept\n"
+          "a core busy (nbkeras/backend/threads.py; NBKERAS_SHARE_CORES=0 turns it off).")
     return errors
 
 

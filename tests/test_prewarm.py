@@ -66,3 +66,15 @@ def test_cache_is_cold_until_the_product_kernel_is_cached(tmp_path):
             "nbkeras.backend.ops().matmul(a, a, np.empty_like(a), 1)\n")
     assert _run(code, tmp_path).strip() == "True"
     assert _run(code, tmp_path).strip() == "False"
+
+
+def test_helper_stops_when_its_process_has_ended(monkeypatch):
+    """compile_from_end asks before each kernel whether it is still wanted (the
+    helper: whether the process that started it still runs)."""
+    compiled, answers = [], iter([True, True, False, True])
+    monkeypatch.setattr(prewarm, "_dispatcher",
+                        lambda module, name: type("D", (), {"compile": lambda self, sig:
+                                                            compiled.append(name)})())
+    entries = [("m", f"k{i}", ()) for i in range(4)]
+    prewarm.compile_from_end(entries, wanted=lambda: next(answers))
+    assert compiled == ["k3", "k2"]

@@ -54,9 +54,12 @@ def read_order(path=ORDER_FILE):
     return entries
 
 
-def compile_from_end(entries, skip=()):
-    """Compile ``entries`` last first (each a cache load if already there)."""
+def compile_from_end(entries, skip=(), wanted=lambda: True):
+    """Compile ``entries`` last first (each a cache load if already there), while
+    ``wanted()`` says so."""
     for module, name, sig in reversed(entries):
+        if not wanted():
+            return
         if f"{module}.{name}" in skip:
             continue
         try:
@@ -182,8 +185,13 @@ def main(argv=None):
         record()
         return 0
     entries = read_order()
+    # Only while the process that started it runs: a short script that ended
+    # must not leave a compiler on a core for seconds (it would also make the
+    # next process's threads make way for it, nbkeras/backend/threads.py).
+    parent = os.getppid()
     # (the training process is compiling the first one already)
-    compile_from_end(entries, skip={f"{entries[0][0]}.{entries[0][1]}"})
+    compile_from_end(entries, skip={f"{entries[0][0]}.{entries[0][1]}"},
+                     wanted=lambda: os.getppid() == parent)
     return 0
 
 
