@@ -237,6 +237,7 @@ def _tiles(t, a, geometry, col_off, u, ldu, bias, code, alpha, z, y, dy, dz, dw_
     window_max = window_max_at(callees[WINDOW_MAX])
     epilogue = epilogue_at(callees[EPILOGUE])
     uf = u.reshape(-1)
+    zf = z.reshape(-1)
     transformed = np.empty(points * block * channels, dtype=np.float32)   # V, xi-major
     products = np.empty(points * block * filters, dtype=np.float32)       # M, xi-major
     outputs = np.empty(outs * block * filters, dtype=np.float32)          # outs rows a tile
@@ -244,6 +245,7 @@ def _tiles(t, a, geometry, col_off, u, ldu, bias, code, alpha, z, y, dy, dz, dw_
     v_at = np.empty(points, dtype=np.int64)       # V[xi]'s first row, M[xi]'s
     m_at = np.empty(points, dtype=np.int64)
     row_at = np.empty(outs, dtype=np.int64)       # the tile's output rows
+    z_at = np.empty(outs, dtype=np.int64)         # the same in z, a whole tile inside
     for xi in range(points):
         pixel_at[xi] = ((xi // side) * width + xi % side) * channels
         v_at[xi] = xi * block * channels
@@ -256,6 +258,7 @@ def _tiles(t, a, geometry, col_off, u, ldu, bias, code, alpha, z, y, dy, dz, dw_
                          * filters)
         else:
             row_at[q] = q * filters
+        z_at[q] = ((q // m) * ow + q % m) * filters
     v_rows = np.empty(block, dtype=np.int64)       # V[xi]'s rows and columns
     for i in range(block):
         v_rows[i] = i * channels
@@ -281,14 +284,25 @@ def _tiles(t, a, geometry, col_off, u, ldu, bias, code, alpha, z, y, dy, dz, dw_
                  channels, uf[xi * channels * ldu:], ldu, filters,
                  products[xi * block * filters:], filters, False)
         for i in range(count):
+            # a whole tile inside an unpooled output goes straight to its rows
+            # of z; the others (pooled, or past the output's edge) to ``outputs``
+            sample, ty, tx = tile_at(t0 + i, th, tw)
+            inside = not pooled and m * ty + m <= oh and m * tx + m <= ow
+            target = zf if inside else outputs
+            offsets = z_at if inside else row_at
+            if inside:
+                place = ((sample * oh + m * ty) * ow + m * tx) * filters
+            elif pooled and m == 4:
+                # tile i is row i // tw of tiles, column i % tw
+                place = ((i // tw) * 16 * tw + (i % tw) * 8) * filters
+            else:
+                place = outs * i * filters
             if m == 4:
-                # pooled: tile i is row i // tw of tiles, column i % tw
-                place = ((i // tw) * 16 * tw + (i % tw) * 8 if pooled else outs * i) * filters
-                apply_map(OUTPUT_TILE_6, products, i * filters, m_at, outputs, place, row_at,
+                apply_map(OUTPUT_TILE_6, products, i * filters, m_at, target, place, offsets,
                           filters)
             else:
-                apply_map(OUTPUT_TILE, products, i * filters, m_at, outputs, 4 * i * filters,
-                          row_at, filters)
+                apply_map(OUTPUT_TILE, products, i * filters, m_at, target, place, offsets,
+                          filters)
         if pooled:
             windows = count * outs // 4
             w0 = t0 * outs // 4
@@ -297,6 +311,8 @@ def _tiles(t, a, geometry, col_off, u, ldu, bias, code, alpha, z, y, dy, dz, dw_
             continue
         for i in range(count):
             sample, ty, tx = tile_at(t0 + i, th, tw)
+            if m * ty + m <= oh and m * tx + m <= ow:
+                continue
             for q in range(outs):
                 row, col = m * ty + q // m, m * tx + q % m
                 if row < oh and col < ow:
