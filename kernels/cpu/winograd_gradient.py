@@ -236,12 +236,12 @@ def _tile_gradients(t, a, geometry, col_off, dz, ldb, bias, code, alpha, z, y, d
                 apply_map(GRADIENT_TILE, dz_flat, ((sample * oh + 2 * ty) * ow + 2 * tx) * filters,
                           dz_at, gradients, i * filters, z_at, filters)
             if framed:
-                for q in range(4):
-                    at = ((sample * framed_h + 2 + 2 * ty + q // 2) * framed_w + 2 + 2 * tx
-                          + q % 2) * filters
-                    row = (4 * i + q) * filters
-                    for c in range(filters):
-                        dz_flat[at + c] = rows_flat[row + c]
+                # the window's two pixel rows, each two pixels side by side
+                for half in range(2):
+                    at = ((sample * framed_h + 2 + 2 * ty + half) * framed_w + 2 + 2 * tx
+                          ) * filters
+                    dz_flat[at:at + 2 * filters] = rows_flat[(4 * i + 2 * half) * filters:
+                                                             (4 * i + 2 * half + 2) * filters]
         for xi in range(16):
             gemm(gradients[xi * block * filters:], filter_at, 0, filters, tile_at_, 0, count,
                  transformed[xi * block * channels:], channels, channels,
