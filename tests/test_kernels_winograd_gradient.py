@@ -162,3 +162,37 @@ def test_winograd_weight_gradient_layer_against_finite_differences():
         _check(layer, _x((2, 4, 6, C0)), lambda x, k, b: ref.conv2d(x, k, b, (1, 1), "same",
                                                                       "tanh"))
     assert calls[0] > 0
+
+
+def test_tiles_per_step_stay_off_the_l1_set_period():
+    for l2 in (256 * 1024, 512 * 1024, 1024 * 1024, 2048 * 1024):
+        for c in (V, 2 * V, 4 * V, 16 * V):
+            for f in (V, 4 * V, 16 * V):
+                tiles = winograd_gradient.tiles_per_step(c, f, l2)
+                assert tiles % 4 == 2 and tiles >= 6
+                assert tiles == 6 or 16 * 4 * (c + f) * tiles <= l2 // 4
+
+
+def test_many_steps_give_the_one_step_result(monkeypatch):
+    """Pieces of many steps (N accumulated step by step) equal one deep step."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 12, 14, C0)).astype(np.float32)
+    w2 = (rng.standard_normal((9 * C0, 2 * V)) / 20).astype(np.float32)
+    ops = nbkeras.kernels.cpu
+    y = np.empty((3, 5, 6, 2 * V), np.float32)
+    arg = np.empty(y.shape, np.int8)
+    ops.conv2d_pool_forward(x, w2, np.zeros(0, np.float32), 3, 3, 1, 1, 0, 0, 2, 2,
+                            _CODES["relu"], 0.0, _NO_PAD, y, arg, 2)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+
+    def gradients():
+        dw2, dx = np.empty_like(w2), np.empty_like(x)
+        ops.conv2d_pool_backward(w2, x, y, arg, dy, 3, 3, 1, 1, 0, 0, 10, 12, 2, 2,
+                                 _CODES["relu"], 0.0, dw2, np.zeros(0, np.float32), dx, 2)
+        return dw2, dx
+
+    deep = gradients()
+    monkeypatch.setattr(winograd_gradient, "tiles_per_step", lambda c, f: 6)
+    shallow = gradients()
+    np.testing.assert_allclose(shallow[0], deep[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(shallow[1], deep[1])
