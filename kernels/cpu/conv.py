@@ -21,7 +21,8 @@ gradient to its maximum, and the same window-ordered rows give dx.
 A 3x3 stride-1 forward with enough channels (``winograd.fits``) goes to
 ``winograd.py`` instead: 2.25x fewer multiply-adds; so does its weight
 gradient, pooled or with whole 2x2 tiles (``winograd_gradient.py``). The input
-gradient is col2im either way.
+gradient is col2im, except a pooled one whose swapped convolution (filters in,
+channels out) fits Winograd too (``winograd_gradient.input_gradient``).
 
 The functions here are host code: the compiled work is the one product kernel
 (``products.py``), the Winograd tiles and one parallel copy, ``placement.place``,
@@ -161,16 +162,16 @@ def conv2d_pool_backward(w2, source, y, arg, dy, kh, kw, sh, sw, pad_top, pad_le
     grad = dy.reshape(-1, filters)
     pixels = window_pixel_offsets(n, poh, pow_, ph, pw, height, width, channels, sh, sw)
     if ph == 2 and pw == 2 and winograd.fits(kh, kw, sh, sw, channels, filters):
-        if dx.shape[0] > 0 and winograd_gradient.input_gradient_fits(channels, filters):
-            # dz as an image, and dx from it by Winograd too
-            image = winograd_gradient.weight_gradient(
-                source, poh, pow_, rows, rows, grad, code, alpha, None, dw2, db, chunks,
-                arg.reshape(-1, filters), winograd_gradient.dz_image(n, poh, pow_, filters))
-            winograd_gradient.input_gradient(image, w2, source.shape, pad_top, pad_left, dx,
+        # dz as an image where dx is made from it by Winograd too, else as rows
+        framed = dx.shape[0] > 0 and winograd_gradient.input_gradient_fits(channels, filters)
+        dz = winograd_gradient.weight_gradient(
+            source, poh, pow_, rows, rows, grad, code, alpha, None, dw2, db, chunks,
+            arg.reshape(-1, filters),
+            winograd_gradient.dz_image(n, poh, pow_, filters) if framed else None)
+        if framed:
+            winograd_gradient.input_gradient(dz, w2, source.shape, pad_top, pad_left, dx,
                                              chunks)
             return
-        dz = winograd_gradient.weight_gradient(source, poh, pow_, rows, rows, grad, code, alpha,
-                                               None, dw2, db, chunks, arg.reshape(-1, filters))
     else:
         dz = weight_gradient(source.reshape(-1), patch_offsets(kh, kw, width, channels),
                              pixels, rows, rows, grad, code, alpha, grad, dw2, db, chunks,

@@ -7,7 +7,8 @@ every channel c < ``count`` (a multiple of the vector width V),
 
 for the map M named by ``kind`` (an integer literal: ``INPUT_TILE``,
 ``OUTPUT_TILE`` and ``WEIGHTS`` for F(2x2, 3x3), ``GRADIENT_TILE`` and
-``FILTER_GRADIENT`` for its weight gradient, ``INPUT_TILE_6``,
+``FILTER_GRADIENT`` for its weight gradient, ``COPY_4`` that moves four rows,
+``INPUT_TILE_6``,
 ``OUTPUT_TILE_6`` for F(4x4, 3x3)), M being a product of stages (``STAGES``) of small constant
 matrices. It is emitted as LLVM IR through a Numba intrinsic, as ``tile.py``'s
 micro-kernel is: the same loop written in Python reads 16 and writes 16
@@ -61,8 +62,8 @@ def _rows_then_columns(left, right):
     return first, second
 
 
-INPUT_TILE, OUTPUT_TILE, INPUT_TILE_6, OUTPUT_TILE_6, WEIGHTS, GRADIENT_TILE, FILTER_GRADIENT = (
-    range(7))
+(INPUT_TILE, OUTPUT_TILE, INPUT_TILE_6, OUTPUT_TILE_6, WEIGHTS, GRADIENT_TILE, FILTER_GRADIENT,
+ COPY_4) = range(8)
 #: each map as its stages, applied first to last
 STAGES = {
     WEIGHTS: _rows_then_columns(G, G),              # 9 -> 16: G g G^T
@@ -74,6 +75,8 @@ STAGES = {
     # OUTPUT_TILE and WEIGHTS
     GRADIENT_TILE: _rows_then_columns(A_T.T, A_T.T),  # 4 -> 16: A D A^T
     FILTER_GRADIENT: _rows_then_columns(G.T, G.T),    # 16 -> 9: G^T N G
+    # four rows copied as they are (a pooling window's pixels to their places)
+    COPY_4: (np.eye(4),),
 }
 
 

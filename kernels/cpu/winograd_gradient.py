@@ -48,7 +48,7 @@ from .products import (BODY_SIGNATURE, GEMM, GRAD, ROUTE, callee_addresses, gemm
 from .scalars import larger, smaller
 from .tile import V
 from ..codes import LINEAR
-from .vector_maps import FILTER_GRADIENT, GRADIENT_TILE, INPUT_TILE, apply_map
+from .vector_maps import COPY_4, FILTER_GRADIENT, GRADIENT_TILE, INPUT_TILE, apply_map
 from .winograd import tile_at, workspace
 
 _NO_ROWS = np.zeros(0, dtype=np.int64)
@@ -206,8 +206,10 @@ def _tile_gradients(t, a, geometry, col_off, dz, ldb, bias, code, alpha, z, y, d
         pixel_at[xi] = ((xi // 4) * width + xi % 4) * channels
         v_at[xi] = xi * block * channels
         z_at[xi] = xi * block * filters
+    pixel_of = np.empty(4, dtype=np.int64)   # a window's pixels in the framed image
     for q in range(4):
         dz_at[q] = (q if pooled else (q // 2) * ow + q % 2) * filters
+        pixel_of[q] = ((q // 2) * framed_w + q % 2) * filters
     filter_at = strided_range(filters, 1)     # Z[xi]^T as the products' A
     tile_at_ = strided_range(block, filters)
     partial = n_partial[t]
@@ -242,12 +244,10 @@ def _tile_gradients(t, a, geometry, col_off, dz, ldb, bias, code, alpha, z, y, d
                 apply_map(GRADIENT_TILE, dz_flat, ((sample * oh + 2 * ty) * ow + 2 * tx) * filters,
                           dz_at, gradients, i * filters, z_at, filters)
             if framed:
-                # the window's two pixel rows, each two pixels side by side
-                for half in range(2):
-                    at = ((sample * framed_h + 2 + 2 * ty + half) * framed_w + 2 + 2 * tx
-                          ) * filters
-                    dz_flat[at:at + 2 * filters] = rows_flat[(4 * i + 2 * half) * filters:
-                                                             (4 * i + 2 * half + 2) * filters]
+                # the window's four rows to their pixels
+                apply_map(COPY_4, rows_flat, 4 * i * filters, dz_at, dz_flat,
+                          ((sample * framed_h + 2 + 2 * ty) * framed_w + 2 + 2 * tx) * filters,
+                          pixel_of, filters)
         for xi in range(16):
             gemm(gradients[xi * block * filters:], filter_at, 0, filters, tile_at_, 0, count,
                  transformed[xi * block * channels:], channels, channels,
