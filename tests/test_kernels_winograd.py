@@ -337,3 +337,23 @@ def test_layers_take_the_larger_tiles_only_in_inference(pooled):
         with counting_launches(tile_sizes):
             run()
         assert tile_sizes and set(tile_sizes) == {want}
+
+
+@pytest.mark.parametrize("l2", [512 * 1024, 1024 * 1024, 2048 * 1024])
+@pytest.mark.parametrize("channels, filters, m, per_unit", [
+    (C0, 4 * V, 2, 1), (4 * V, 2 * V, 2, 7), (4 * V, 4 * V, 2, 2), (C0, 4 * V, 4, 3),
+    (2 * C0, V, 2, 5)])
+def test_tiles_per_step(l2, channels, filters, m, per_unit):
+    """Whole units, within half the L2 (or one unit), no V or M part a multiple
+    of 4 KB from the next, and, where some count from half the most up fills
+    whole GEMM tiles, one that does."""
+    tiles = winograd.tiles_per_step(channels, filters, m, per_unit, l2)
+    side = (m + 2) ** 2
+    most = max(per_unit, min(60, l2 // 2 // (side * 4 * (channels + filters))))
+    assert tiles % per_unit == 0 and per_unit <= tiles <= most
+    assert (tiles * channels) % 1024 and (tiles * filters) % 1024
+    rows = winograd.gemm_tile_rows(filters)
+    whole = [t for t in range(per_unit, most + 1, per_unit)
+             if 2 * t >= most and t % rows == 0 and (t * channels) % 1024 and (t * filters) % 1024]
+    if whole:
+        assert tiles % rows == 0

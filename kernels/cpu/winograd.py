@@ -30,13 +30,15 @@ direct convolution, with ten times the rounding error (3e-6 of the largest
 output), which is why training keeps F(2x2, 3x3).
 """
 import functools
+import math
 import threading
 
 import numpy as np
 
 from ._jit import kernel
 from .activations import row_range
-from .gemm import strided_offsets
+from .cache_sizes import L2_BYTES
+from .gemm import MR1, MR2, MR4, strided_offsets
 from .pointer import address_of
 from .products import (BODY_SIGNATURE, EPILOGUE, GEMM, WINDOW_MAX, callee_addresses,
                        epilogue_at, gemm_at, on_threads, over_arena, window_max_at)
@@ -53,11 +55,9 @@ _NO_ROWS = np.zeros(0, dtype=np.int64)
 _EMPTY1 = np.zeros(0, dtype=np.float32)
 _EMPTY2 = np.zeros((0, 0), dtype=np.float32)
 _NO_ARG = np.zeros((0, 0), dtype=np.int8)
-#: tiles per step: at most _MOST_TILES (a GEMM of 64 rows or more repacks its B
-#: operand on every call), their V and M together within _STEP_FLOATS floats
-#: a channel (256 KB at 16 elements: they stay in L2). Seed CNN predict, one
-#: process, interleaved: 2048 or 8192 floats, or 120 tiles, were 5-17% slower
-_MOST_TILES, _STEP_FLOATS = 60, 4096
+#: the most tiles a step (a GEMM of 64 rows or more repacks its B operand on
+#: every call; seed CNN predict, AMD Zen 3: 120 tiles were 5-17% slower)
+_MOST_TILES = 60
 _BUFFERS = {}
 _TRANSFORMED = {}   # (thread, kernel array, shape) -> (the weights U was made from, U)
 _F32 = np.float32
@@ -138,6 +138,45 @@ def workspace(name, shape):
     return found
 
 
+def gemm_tile_rows(columns):
+    """The rows of the GEMM's tiles for products of ``columns`` columns (the
+    least common multiple over its column panels, ``gemm._panel_vectors``): a
+    product of a multiple of them computes no row it throws away."""
+    rows, left = 1, -(-columns // V)
+    while left > 0:
+        vectors = 4 if left >= 4 and V == 16 else (2 if left >= 2 else 1)
+        rows = math.lcm(rows, {4: MR4, 2: MR2, 1: MR1}[vectors])
+        left -= vectors
+    return rows
+
+
+def tiles_per_step(channels, filters, m, per_unit, l2_bytes=L2_BYTES):
+    """Tiles a thread transforms and multiplies at a time: a whole number of
+    ``per_unit`` (1, or a row of tiles), their V and M ((m+2)^2 x tiles x
+    (channels + filters) floats) within half of the L2, at most _MOST_TILES;
+    among the counts from half that to the most, the one whose products waste
+    the fewest rows of their GEMM tiles (``gemm_tile_rows``), and never one
+    whose V or M parts start a multiple of 4 KB apart (the L1's set period).
+    The seed CNN's pooled input gradient (64 channels in, 32 out, rows of 7
+    tiles), batch 128, AMD EPYC Zen 4: 42 tiles (2 of the last 8-row tile's rows
+    used) 3.2-3.4 ms, 56 tiles 2.9-3.1."""
+    products = (m + 2) * (m + 2)
+    most = max(per_unit, min(_MOST_TILES,
+                             l2_bytes // 2 // (products * 4 * (channels + filters))))
+    tile_rows = gemm_tile_rows(filters)
+    best, best_used = per_unit, -1.0
+    for step in range(most // per_unit, 0, -1):
+        tiles = step * per_unit
+        if 2 * tiles < most and best_used > 0:
+            break
+        if (tiles * channels) % 1024 == 0 or (tiles * filters) % 1024 == 0:
+            continue
+        used = tiles / (-(-tiles // tile_rows) * tile_rows)
+        if used > best_used + 1e-9:
+            best, best_used = tiles, used
+    return best
+
+
 def tile_size(oh, ow, for_training):
     """The output tile for an oh x ow 'valid' 3x3 convolution: 2 (F(2x2, 3x3)),
     or in inference 4 (F(4x4, 3x3)) where its tiles take fewer products, the
@@ -185,11 +224,8 @@ def _launch(source, w2, b, code, alpha, oh, ow, th, tw, z, y, arg, group, m, chu
     n, height, width, channels = source.shape
     filters = y.shape[1]
     u = transform_weights(w2, channels, filters, m, chunks)
-    # tiles per step: their V and M within the step's floats, a multiple of the
-    # 6-row GEMM tile
-    products = (m + 2) * (m + 2)
-    block = max(6, min(_MOST_TILES, _STEP_FLOATS * 16 // (products * (channels + filters)))
-                // 6 * 6)
+    pooled_windows = group > 1 and m == 2
+    block = tiles_per_step(channels, filters, m, 1 if pooled_windows else tw)
     geometry = np.array([n, height, width, channels, oh, ow, th, tw, block, m], dtype=np.int64)
     on_threads(_body(), source.reshape(-1), geometry, _NO_ROWS, u, np.int64(filters), b,
                np.int64(code), _F32(alpha), z, y, _EMPTY2, _EMPTY2, _EMPTY2, _EMPTY2,
