@@ -126,15 +126,16 @@ def _weights(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw
     apply_map(WEIGHTS, a, v0 * V, row_off, target, v0 * V, col_off, (v1 - v0) * V)
 
 
-def workspace(name, shape):
+def workspace(name, shape, zeroed=False):
     """A float32 workspace of ``shape`` for this thread, the same array on every
-    call (no fresh pages: see transform_weights)."""
+    call (no fresh pages: see transform_weights); ``zeroed``: made of zeros, so
+    that what its users never write stays zero."""
     key = (threading.get_ident(), name, shape)
     found = _BUFFERS.get(key)
     if found is None:
         if len(_BUFFERS) > 64:
             _BUFFERS.clear()
-        found = _BUFFERS[key] = np.empty(shape, dtype=np.float32)
+        found = _BUFFERS[key] = (np.zeros if zeroed else np.empty)(shape, dtype=np.float32)
     return found
 
 

@@ -32,7 +32,6 @@ fused with 2x2 max pooling (each window a tile) and, when its output size is
 even (whole tiles), for a plain one.
 """
 import functools
-import threading
 
 import numpy as np
 
@@ -55,7 +54,6 @@ _NO_ROWS = np.zeros(0, dtype=np.int64)
 _EMPTY1 = np.zeros(0, dtype=np.float32)
 _EMPTY2 = np.zeros((0, 0), dtype=np.float32)
 _NO_ARG = np.zeros((0, 0), dtype=np.int8)
-_IMAGES = {}
 #: the most tiles a step: 16 products this deep cost about one load and store
 #: of their results per 100 multiply-adds of each
 _MOST_TILES = 128
@@ -122,14 +120,7 @@ def dz_image(n, poh, pow_, filters):
     """The (n, 2*poh + 4, 2*pow_ + 4, filters) array a pooled convolution's dz
     is written into for ``input_gradient``: its windows' pixels inside a border
     of two zero pixels, kept (per thread and shape) with the border zero."""
-    shape = (n, 2 * poh + 4, 2 * pow_ + 4, filters)
-    key = (threading.get_ident(), shape)
-    found = _IMAGES.get(key)
-    if found is None:
-        if len(_IMAGES) > 16:
-            _IMAGES.clear()
-        found = _IMAGES[key] = np.zeros(shape, dtype=np.float32)
-    return found
+    return workspace("dz_image", (n, 2 * poh + 4, 2 * pow_ + 4, filters), zeroed=True)
 
 
 def input_gradient_fits(channels, filters):
