@@ -79,9 +79,9 @@ def weight_gradient(source, th, tw, z, y, dy, code, alpha, dz, dw2, db, chunks, 
 
     Pooled (``arg`` given: int8, the pooled rows' shape): ``y``, ``z`` are the
     pooled output's rows, ``dy`` their gradient, each tile a 2x2 window; dz is a
-    new (windows * 4, filters) array, the gradient of every pixel under a
-    window, window by window (``route_to_max``), as ``products.weight_gradient``
-    returns it; or, given ``image`` (``dz_image``), written there in image
+    kept (windows * 4, filters) array (read before the next call), the gradient
+    of every pixel under a window, window by window (``route_to_max``), as
+    ``products.weight_gradient`` returns it; or, given ``image`` (``dz_image``), written there in image
     layout for ``input_gradient`` (and ``image`` returned). Plain: z, y, dy
     (n*2th*2tw, filters) as the forward's, ``dz`` their workspace (it may be
     ``dy``), filled with dy * f'(z) and returned."""
@@ -110,7 +110,9 @@ def weight_gradient(source, th, tw, z, y, dy, code, alpha, dz, dw2, db, chunks, 
                np.float32(0.0), _EMPTY2, _EMPTY2, _EMPTY2, _EMPTY2, partial, _EMPTY2,
                np.int64(min(chunks, pairs // V)), np.int64(0), _NO_ARG, _NO_ROWS, _NO_ROWS,
                by_filter.reshape(-1), _NO_ROWS)
-    np.copyto(dw2.reshape(9, channels, filters), by_filter.transpose(0, 2, 1))
+    keras_order = dw2.view()
+    keras_order.shape = (9, channels, filters)   # (an error, never a copy written to)
+    np.copyto(keras_order, by_filter.transpose(0, 2, 1))
     if db.shape[0] > 0:
         np.sum(db_partial, axis=0, out=db)
     return dz if image is None else image
