@@ -15,7 +15,7 @@ import nbkeras
 import reference as ref
 from nbkeras import layers
 from nbkeras.kernels.codes import LINEAR, RELU, SIGMOID, TANH
-from nbkeras.kernels.cpu import winograd
+from nbkeras.kernels.cpu import gemm, winograd
 from nbkeras.kernels.cpu.tile import V
 from nbkeras.kernels.cpu.vector_maps import (INPUT_TILE, INPUT_TILE_6, OUTPUT_TILE,
                                              OUTPUT_TILE_6, STAGES, apply_map, dense_map, A_T,
@@ -352,7 +352,7 @@ def test_tiles_per_step(l2, channels, filters, m, per_unit):
     most = max(per_unit, min(60, l2 // 2 // (side * 4 * (channels + filters))))
     assert tiles % per_unit == 0 and per_unit <= tiles <= most
     assert (tiles * channels) % 1024 and (tiles * filters) % 1024
-    rows = winograd.gemm_tile_rows(filters)
+    rows = gemm.tile_rows_for(filters)
     whole = [t for t in range(per_unit, most + 1, per_unit)
              if 2 * t >= most and t % rows == 0 and (t * channels) % 1024 and (t * filters) % 1024]
     if whole:

@@ -9,6 +9,7 @@ fits the register file; a panel that runs past C's last column is computed into
 ``scratch`` and only its valid columns are copied.
 """
 import functools
+import math
 
 import numpy as np
 from numba import types
@@ -28,7 +29,7 @@ MR1, MR2, MR4 = (8, 8, 6) if V == 16 else (8, 6, 2)
 SCRATCH = max(MR1 * V, MR2 * 2 * V, MR4 * 4 * V)
 #: rows of A per block: whole tiles (12 of 6 rows, 9 of 8)
 ROW_BLOCK = 72
-#: columns of the widest panel (``_panel_vectors``): also the unit a product
+#: columns of the widest panel (``panel_vectors``): also the unit a product
 #: split by columns is shared out in (``products._columns``)
 WIDEST_PANEL = (4 if V == 16 else 2) * V
 
@@ -63,10 +64,31 @@ def padded_width(n):
 _padded_width = kernel(inline=True)(padded_width)
 
 
-@kernel(inner=True)
-def _tile_rows(nv):
+def tile_rows(nv):
     """Rows of the tile used for a panel of ``nv`` vectors."""
     return MR4 if nv == 4 else (MR2 if nv == 2 else MR1)
+
+
+def panel_vectors(left):
+    """Vectors in the next column panel when ``left`` vectors of columns remain."""
+    return 4 if left >= 4 and V == 16 else (2 if left >= 2 else 1)
+
+
+def tile_rows_for(columns):
+    """The rows of the tiles a product of ``columns`` columns is computed in
+    (the least common multiple over its panels): a product of a multiple of
+    them computes no row it throws away."""
+    rows, left = 1, -(-columns // V)
+    while left > 0:
+        vectors = panel_vectors(left)
+        rows = math.lcm(rows, tile_rows(vectors))
+        left -= vectors
+    return rows
+
+
+#: the two rules, for kernels
+_tile_rows = kernel(inner=True)(tile_rows)
+_panel_vectors = kernel(inner=True)(panel_vectors)
 
 
 @kernel(inline=True)
@@ -151,12 +173,6 @@ def pack_b(b, n, out):
     flat = b.reshape(-1)
     for kb in range(0, k, depth):
         _pack_slice(flat, kb, smaller(k, kb + depth), ldb, n, out[kb * npad:])
-
-
-@kernel(inner=True)
-def _panel_vectors(left):
-    """Vectors in the next column panel when ``left`` vectors of columns remain."""
-    return 4 if left >= 4 and V == 16 else (2 if left >= 2 else 1)
 
 
 @kernel(inline=True)

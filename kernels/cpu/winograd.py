@@ -30,7 +30,6 @@ direct convolution, with ten times the rounding error (3e-6 of the largest
 output), which is why training keeps F(2x2, 3x3).
 """
 import functools
-import math
 import threading
 
 import numpy as np
@@ -38,7 +37,7 @@ import numpy as np
 from ._jit import kernel
 from .activations import row_range
 from .cache_sizes import L2_BYTES
-from .gemm import MR1, MR2, MR4, strided_offsets
+from .gemm import strided_offsets, tile_rows_for
 from .pointer import address_of
 from .products import (BODY_SIGNATURE, EPILOGUE, GEMM, WINDOW_MAX, callee_addresses,
                        epilogue_at, gemm_at, on_threads, over_arena, window_max_at)
@@ -139,24 +138,12 @@ def workspace(name, shape, zeroed=False):
     return found
 
 
-def gemm_tile_rows(columns):
-    """The rows of the GEMM's tiles for products of ``columns`` columns (the
-    least common multiple over its column panels, ``gemm._panel_vectors``): a
-    product of a multiple of them computes no row it throws away."""
-    rows, left = 1, -(-columns // V)
-    while left > 0:
-        vectors = 4 if left >= 4 and V == 16 else (2 if left >= 2 else 1)
-        rows = math.lcm(rows, {4: MR4, 2: MR2, 1: MR1}[vectors])
-        left -= vectors
-    return rows
-
-
 def tiles_per_step(channels, filters, m, per_unit, l2_bytes=L2_BYTES):
     """Tiles a thread transforms and multiplies at a time: a whole number of
     ``per_unit`` (1, or a row of tiles), their V and M ((m+2)^2 x tiles x
     (channels + filters) floats) within half of the L2, at most _MOST_TILES;
     among the counts from half that to the most, the one whose products waste
-    the fewest rows of their GEMM tiles (``gemm_tile_rows``), and never one
+    the fewest rows of their GEMM tiles (``gemm.tile_rows_for``), and never one
     whose V or M parts start a multiple of 4 KB apart (the L1's set period).
     The seed CNN's pooled input gradient (64 channels in, 32 out, rows of 7
     tiles), batch 128, AMD EPYC Zen 4: 42 tiles (2 of the last 8-row tile's rows
@@ -164,7 +151,7 @@ def tiles_per_step(channels, filters, m, per_unit, l2_bytes=L2_BYTES):
     products = (m + 2) * (m + 2)
     most = max(per_unit, min(_MOST_TILES,
                              l2_bytes // 2 // (products * 4 * (channels + filters))))
-    tile_rows = gemm_tile_rows(filters)
+    tile_rows = tile_rows_for(filters)
     best, best_used = per_unit, -1.0
     for step in range(most // per_unit, 0, -1):
         tiles = step * per_unit
@@ -240,6 +227,16 @@ def _body():
 
 
 @kernel(inline=True)
+def strided_range(count, stride):
+    """[0, stride, 2*stride, ...] (``count`` of them): offset tables made inside
+    a kernel."""
+    out = np.empty(count, dtype=np.int64)
+    for i in range(count):
+        out[i] = i * stride
+    return out
+
+
+@kernel(inline=True)
 def tile_at(tile, th, tw):
     """(sample, tile row, tile column) of tile number ``tile``, th x tw a sample."""
     return tile // (th * tw), (tile // tw) % th, tile % tw
@@ -296,12 +293,8 @@ def _tiles(t, a, geometry, col_off, u, ldu, bias, code, alpha, z, y, dy, dz, dw_
         else:
             row_at[q] = q * filters
         z_at[q] = ((q // m) * ow + q % m) * filters
-    v_rows = np.empty(block, dtype=np.int64)       # V[xi]'s rows and columns
-    for i in range(block):
-        v_rows[i] = i * channels
-    channel_at = np.empty(channels, dtype=np.int64)
-    for c in range(channels):
-        channel_at[c] = c
+    v_rows = strided_range(block, channels)       # V[xi]'s rows and columns
+    channel_at = strided_range(channels, 1)
     units = n * th * (tw if per_unit == 1 else 1)
     u0, u1 = row_range(units, chunks, t)
     for s in range(u0, u1, step):

@@ -48,7 +48,7 @@ from .scalars import larger, smaller
 from .tile import V
 from ..codes import LINEAR
 from .vector_maps import COPY_4, FILTER_GRADIENT, GRADIENT_TILE, INPUT_TILE, apply_map
-from .winograd import tile_at, workspace
+from .winograd import strided_range, tile_at, workspace
 
 _NO_ROWS = np.zeros(0, dtype=np.int64)
 _EMPTY1 = np.zeros(0, dtype=np.float32)
@@ -81,8 +81,9 @@ def weight_gradient(source, th, tw, z, y, dy, code, alpha, dz, dw2, db, chunks, 
     pooled output's rows, ``dy`` their gradient, each tile a 2x2 window; dz is a
     kept (windows * 4, filters) array (read before the next call), the gradient
     of every pixel under a window, window by window (``route_to_max``), as
-    ``products.weight_gradient`` returns it; or, given ``image`` (``dz_image``), written there in image
-    layout for ``input_gradient`` (and ``image`` returned). Plain: z, y, dy
+    ``products.weight_gradient`` returns it; or, given ``image``
+    (``dz_image``), written there in image layout for ``input_gradient`` (and
+    ``image`` returned). Plain: z, y, dy
     (n*2th*2tw, filters) as the forward's, ``dz`` their workspace (it may be
     ``dy``), filled with dy * f'(z) and returned."""
     n, height, width, channels = source.shape
@@ -174,8 +175,7 @@ def _tile_gradients(t, a, geometry, col_off, dz, ldb, bias, code, alpha, z, y, d
     input, ``geometry`` its shape and the tiling, ``dz`` the dz rows made here,
     ``n_partial[t]`` this piece's N (16 x filters x channels, xi-major: the
     products' rows are the filters, so a 32-channel layer's fill whole 8-row
-    tiles),
-    ``db_partial[t]`` its bias gradient. Pooled (``group`` 4) the pieces split
+    tiles), ``db_partial[t]`` its bias gradient. Pooled (``group`` 4) the pieces split
     the windows; plain, rows of tiles, whose dz rows are one run of z's rows."""
     n, height, width, channels = geometry[0], geometry[1], geometry[2], geometry[3]
     oh, ow, th, tw, block = geometry[4], geometry[5], geometry[6], geometry[7], geometry[8]
@@ -204,7 +204,7 @@ def _tile_gradients(t, a, geometry, col_off, dz, ldb, bias, code, alpha, z, y, d
         dz_at[q] = (q if pooled else (q // 2) * ow + q % 2) * filters
         pixel_of[q] = ((q // 2) * framed_w + q % 2) * filters
     filter_at = strided_range(filters, 1)     # Z[xi]^T as the products' A
-    tile_at_ = strided_range(block, filters)
+    by_tile = strided_range(block, filters)
     partial = n_partial[t]
     # pooled into an image: each step's dz rows made in a buffer of this
     # thread's own, then put at their pixels
@@ -234,26 +234,18 @@ def _tile_gradients(t, a, geometry, col_off, dz, ldb, bias, code, alpha, z, y, d
                 apply_map(GRADIENT_TILE, rows_flat, ((t0 + i) * 4 - first) * filters, dz_at,
                           gradients, i * filters, z_at, filters)
             else:
-                apply_map(GRADIENT_TILE, dz_flat, ((sample * oh + 2 * ty) * ow + 2 * tx) * filters,
-                          dz_at, gradients, i * filters, z_at, filters)
+                first_pixel = (sample * oh + 2 * ty) * ow + 2 * tx
+                apply_map(GRADIENT_TILE, dz_flat, first_pixel * filters, dz_at, gradients,
+                          i * filters, z_at, filters)
             if framed:
                 # the window's four rows to their pixels
                 apply_map(COPY_4, rows_flat, 4 * i * filters, dz_at, dz_flat,
                           ((sample * framed_h + 2 + 2 * ty) * framed_w + 2 + 2 * tx) * filters,
                           pixel_of, filters)
         for xi in range(16):
-            gemm(gradients[xi * block * filters:], filter_at, 0, filters, tile_at_, 0, count,
+            gemm(gradients[xi * block * filters:], filter_at, 0, filters, by_tile, 0, count,
                  transformed[xi * block * channels:], channels, channels,
                  partial[xi * channels * filters:], channels, s > u0)
-
-
-@kernel(inline=True)
-def strided_range(count, stride):
-    """[0, stride, 2*stride, ...] (``count`` of them)."""
-    out = np.empty(count, dtype=np.int64)
-    for i in range(count):
-        out[i] = i * stride
-    return out
 
 
 @kernel(inner=True)
