@@ -344,16 +344,27 @@ def test_layers_take_the_larger_tiles_only_in_inference(pooled):
     (C0, 4 * V, 2, 1), (4 * V, 2 * V, 2, 7), (4 * V, 4 * V, 2, 2), (C0, 4 * V, 4, 3),
     (2 * C0, V, 2, 5)])
 def test_tiles_per_step(l2, channels, filters, m, per_unit):
-    """Whole units, within half the L2 (or one unit), no V or M part a multiple
-    of 4 KB from the next, and, where some count from half the most up fills
-    whole GEMM tiles, one that does."""
+    """Whole units, within half the L2 (or one unit), and, where some count
+    from half the most up fills whole GEMM tiles, one that does."""
     tiles = winograd.tiles_per_step(channels, filters, m, per_unit, l2)
     side = (m + 2) ** 2
     most = max(per_unit, min(60, l2 // 2 // (side * 4 * (channels + filters))))
     assert tiles % per_unit == 0 and per_unit <= tiles <= most
-    assert (tiles * channels) % 1024 and (tiles * filters) % 1024
     rows = gemm.tile_rows_for(filters)
-    whole = [t for t in range(per_unit, most + 1, per_unit)
-             if 2 * t >= most and t % rows == 0 and (t * channels) % 1024 and (t * filters) % 1024]
+    whole = [t for t in range(per_unit, most + 1, per_unit) if 2 * t >= most and t % rows == 0]
     if whole:
         assert tiles % rows == 0
+
+
+@pytest.mark.parametrize("tiles", [1, 6, 32, 42, 48, 60, 64])
+@pytest.mark.parametrize("width", [V, 2 * V, 32, 64, 128, 256, 512])
+def test_part_stride_spreads_the_parts_over_the_l1_sets(tiles, width):
+    """The 16 parts of a step's V, M or Z, ``part_stride`` tiles of ``width``
+    floats apart, start at as many different places of the L1's 4 KB set period
+    as rows that wide allow: never two together where a row is under 256
+    bytes, which 32 or 64 tiles a step were."""
+    stride = winograd.part_stride(tiles)
+    assert stride >= tiles
+    starts = [(xi * stride * width * 4) % 4096 for xi in range(16)]
+    most_together = max(starts.count(s) for s in starts)
+    assert most_together <= max(1, 16 * width * 4 // 4096)

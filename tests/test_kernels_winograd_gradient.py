@@ -1,11 +1,12 @@
-"""The weight gradient of 3x3 convolutions by Winograd F(2x2, 3x3)
+"""The gradients of 3x3 convolutions by Winograd F(2x2, 3x3)
 (``kernels/cpu/winograd_gradient.py``) against the float64 reference.
 
 Reached through the public ``conv2d_backward`` and ``conv2d_pool_backward``
-with shapes that send them there (a spy checks it); dx, made from the dz the
-Winograd pass returns, is checked too. The layers' backward passes on it are
-checked against finite differences (``test_kernels_winograd.py``,
-``test_winograd_conv2d_maxpool_fused_backward`` and below)."""
+with shapes that send them there (a spy checks it, and whether the pass made
+dx too or returned dz for col2im); dx is checked either way. The layers'
+backward passes on it are checked against finite differences
+(``test_kernels_winograd.py``, ``test_winograd_conv2d_maxpool_fused_backward``
+and below)."""
 import contextlib
 
 import numpy as np
@@ -30,19 +31,22 @@ cases = st.fixed_dictionaries({
 
 
 @contextlib.contextmanager
-def counting_gradients(name="weight_gradient"):
-    """[the number of calls of winograd_gradient.<name> so far]."""
-    count = [0]
-    real = getattr(winograd_gradient, name)
+def counting_gradients():
+    """[the number of calls of winograd_gradient.weight_gradient so far, and
+    how many of them made dx too]."""
+    count = [0, 0]
+    real = winograd_gradient.weight_gradient
 
-    def spy(*args, **kwargs):
+    def recording(*args, **kwargs):
         count[0] += 1
-        return real(*args, **kwargs)
-    setattr(winograd_gradient, name, spy)
+        result = real(*args, **kwargs)
+        count[1] += result is None   # (dx made: no dz returned)
+        return result
+    winograd_gradient.weight_gradient = recording
     try:
         yield count
     finally:
-        setattr(winograd_gradient, name, real)
+        winograd_gradient.weight_gradient = real
 
 
 def _derivative_from_output(activation, out):
@@ -64,8 +68,8 @@ def _sized(case, oh, ow):
 @settings(max_examples=30, deadline=None)
 @given(cases)
 def test_plain_weight_gradient(case):
-    """Whole 2x2 tiles (even output sizes): dw, db, dz = dy * f'(z) and dx
-(col2im from that dz)."""
+    """Whole 2x2 tiles (even output sizes): dw, db, dz = dy * f'(z) and dx, in
+the same pass where its products fit, else col2im from that dz."""
     oh, ow = 2 * case["th"], 2 * case["tw"]
     case = _sized(case, oh, ow)
     x, kernel, b = _operands(case)
@@ -86,7 +90,7 @@ def test_plain_weight_gradient(case):
         nbkeras.kernels.cpu.conv2d_backward(w2, source, z, y, dy, 3, 3, 1, 1, 0, 0, oh, ow,
                                             code, 0.0, dz, dw2, db if case["bias"] else
                                             np.zeros(0, np.float32), dx, case["chunks"])
-    assert calls[0] == 1
+    assert calls == [1, int(winograd_gradient.input_gradient_fits(case["c"], f))]
     want_dz = dy.astype(np.float64) * _derivative_from_output(case["activation"],
                                                                y.astype(np.float64))
     np.testing.assert_allclose(dz, want_dz, rtol=1e-6, atol=1e-6)
@@ -104,9 +108,8 @@ def test_plain_weight_gradient(case):
 @given(cases)
 def test_pooled_weight_gradient(case):
     """2x2 max pooling fused (each window one tile), odd sizes included (the
-    last row or column no window covers): dw, db and dx, by Winograd's
-    transposed convolution where filters and channels allow
-    (``input_gradient``), else col2im from the dz rows."""
+    last row or column no window covers): dw, db and dx, in the same pass
+    where its products fit, else col2im from the dz rows."""
     oh, ow = 2 * case["th"] + case["seed"] % 2, 2 * case["tw"] + (case["seed"] // 2) % 2
     case = _sized(case, oh, ow)
     x, kernel, b = _operands(case)
@@ -123,14 +126,13 @@ def test_pooled_weight_gradient(case):
     dw2 = np.full_like(w2, np.nan)
     db = np.full(f, np.nan, np.float32)
     dx = np.full(source.shape, np.nan, np.float32)
-    with counting_gradients() as calls, counting_gradients("input_gradient") as dx_calls:
+    with counting_gradients() as calls:
         nbkeras.kernels.cpu.conv2d_pool_backward(w2, source, y, arg, dy, 3, 3, 1, 1, 0, 0,
                                                  oh, ow, 2, 2, code, 0.0, dw2,
                                                  db if case["bias"] else np.zeros(0, np.float32),
                                                  dx, case["chunks"])
-    assert calls[0] == 1
-    # dx by Winograd too where the swapped convolution fits (filters in, channels out)
-    assert dx_calls[0] == int(winograd_gradient.input_gradient_fits(case["c"], f))
+    # dx by Winograd too where its products fit (filters deep, channels wide)
+    assert calls == [1, int(winograd_gradient.input_gradient_fits(case["c"], f))]
     # the reference: each window's gradient at its maximum, in the full output
     g = dy.astype(np.float64) * _derivative_from_output(case["activation"],
                                                          y.astype(np.float64))
@@ -164,13 +166,32 @@ def test_winograd_weight_gradient_layer_against_finite_differences():
     assert calls[0] > 0
 
 
-def test_tiles_per_step_stay_off_the_l1_set_period():
+def test_input_gradient_in_the_same_pass_against_finite_differences():
+    """Layers whose dx the Winograd pass makes (enough filters), 'same'
+    padding included (dx made in the padded frame, then cropped): plain, and
+    fused with 2x2 max pooling, against finite differences of the float64
+    reference."""
+    plain = layers.Conv2D(C0, 3, padding="same", activation="tanh")
+    with counting_gradients() as calls:
+        _check(plain, _x((2, 4, 6, C0)), lambda x, k, b: ref.conv2d(x, k, b, (1, 1), "same",
+                                                                      "tanh"))
+    assert calls[0] > 0 and calls[1] == calls[0]
+    pooled = nbkeras.Sequential([layers.Conv2D(C0, 3, padding="same", activation="relu"),
+                                 layers.MaxPooling2D(2)])
+    with counting_gradients() as calls:
+        _check(pooled, _x((2, 6, 5, C0), seed=3), lambda x, k, b: ref.pool2d(
+            ref.conv2d(x, k, b, (1, 1), "same", "relu"), (2, 2), (2, 2), "valid", "max"))
+    assert calls[0] > 0 and calls[1] == calls[0]
+
+
+def test_tiles_per_step_are_whole_rows_of_tiles():
     for l2 in (256 * 1024, 512 * 1024, 1024 * 1024, 2048 * 1024):
         for c in (V, 2 * V, 4 * V, 16 * V):
             for f in (V, 4 * V, 16 * V):
-                tiles = winograd_gradient.tiles_per_step(c, f, l2)
-                assert tiles % 4 == 2 and tiles >= 6
-                assert tiles == 6 or 16 * 4 * (c + f) * tiles <= l2 // 4
+                for tw in (1, 2, 6, 7, 31):
+                    tiles = winograd_gradient.tiles_per_step(c, f, tw, l2)
+                    assert tiles % tw == 0 and tiles > 0
+                    assert tiles == tw or 16 * 4 * (c + f) * tiles <= l2 // 2
 
 
 def test_many_steps_give_the_one_step_result(monkeypatch):
@@ -192,7 +213,7 @@ def test_many_steps_give_the_one_step_result(monkeypatch):
         return dw2, dx
 
     deep = gradients()
-    monkeypatch.setattr(winograd_gradient, "tiles_per_step", lambda c, f: 6)
+    monkeypatch.setattr(winograd_gradient, "tiles_per_step", lambda c, f, tw: tw)
     shallow = gradients()
     np.testing.assert_allclose(shallow[0], deep[0], rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(shallow[1], deep[1])

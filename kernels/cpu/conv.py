@@ -19,10 +19,10 @@ pooling is its epilogue (``window_max.py``); the backward routes each window's
 gradient to its maximum, and the same window-ordered rows give dx.
 
 A 3x3 stride-1 forward with enough channels (``winograd.fits``) goes to
-``winograd.py`` instead: 2.25x fewer multiply-adds; so does its weight
-gradient, pooled or with whole 2x2 tiles (``winograd_gradient.py``). The input
-gradient is col2im, except a pooled one whose swapped convolution (filters in,
-channels out) fits Winograd too (``winograd_gradient.input_gradient``).
+``winograd.py`` instead: 2.25x fewer multiply-adds; so do its gradients,
+pooled or with whole 2x2 tiles (``winograd_gradient.py``): the weight
+gradient, and the input gradient in the same pass where enough filters make
+its products pay (``winograd_gradient.input_gradient_fits``), else col2im.
 
 The functions here are host code: the compiled work is the one product kernel
 (``products.py``), the Winograd tiles and one parallel copy, ``placement.place``,
@@ -104,10 +104,15 @@ def conv2d_backward(w2, source, z, y, dy, kh, kw, sh, sw, pad_top, pad_left, oh,
     """
     n, height, width, channels = source.shape
     pixels = pixel_offsets(n, oh, ow, height, width, channels, sh, sw)
-    if (winograd.fits(kh, kw, sh, sw, channels, dw2.shape[1]) and oh % 2 == 0
-            and ow % 2 == 0):
+    filters = dw2.shape[1]
+    if winograd.fits(kh, kw, sh, sw, channels, filters) and oh % 2 == 0 and ow % 2 == 0:
+        with_dx = dx.shape[0] > 0 and winograd_gradient.input_gradient_fits(channels, filters)
         dz = winograd_gradient.weight_gradient(source, oh // 2, ow // 2, z, y, dy, code, alpha,
-                                               dz, dw2, db, chunks)
+                                               dz, dw2, db, chunks, None,
+                                               w2 if with_dx else None,
+                                               dx if with_dx else None, pad_top, pad_left)
+        if with_dx:
+            return
     else:
         dz = weight_gradient(source.reshape(-1), patch_offsets(kh, kw, width, channels),
                              pixels, z, y, dy, code, alpha, dz, dw2, db, chunks)
@@ -162,15 +167,12 @@ def conv2d_pool_backward(w2, source, y, arg, dy, kh, kw, sh, sw, pad_top, pad_le
     grad = dy.reshape(-1, filters)
     pixels = window_pixel_offsets(n, poh, pow_, ph, pw, height, width, channels, sh, sw)
     if ph == 2 and pw == 2 and winograd.fits(kh, kw, sh, sw, channels, filters):
-        # dz as an image where dx is made from it by Winograd too, else as rows
-        framed = dx.shape[0] > 0 and winograd_gradient.input_gradient_fits(channels, filters)
+        with_dx = dx.shape[0] > 0 and winograd_gradient.input_gradient_fits(channels, filters)
         dz = winograd_gradient.weight_gradient(
             source, poh, pow_, rows, rows, grad, code, alpha, None, dw2, db, chunks,
-            arg.reshape(-1, filters),
-            winograd_gradient.dz_image(n, poh, pow_, filters) if framed else None)
-        if framed:
-            winograd_gradient.input_gradient(dz, w2, source.shape, pad_top, pad_left, dx,
-                                             chunks)
+            arg.reshape(-1, filters), w2 if with_dx else None, dx if with_dx else None,
+            pad_top, pad_left)
+        if with_dx:
             return
     else:
         dz = weight_gradient(source.reshape(-1), patch_offsets(kh, kw, width, channels),

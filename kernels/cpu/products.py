@@ -60,7 +60,7 @@ _NO_ARG = np.zeros((0, 0), dtype=np.int8)
 _NO_ROWS = np.zeros(0, dtype=np.int64)
 
 
-def _flat_view(a):
+def flat_view(a):
     """``a`` as a 1-D view (an error, never a silent copy, if it cannot be one)."""
     flat = a.view()
     flat.shape = (a.size,)
@@ -144,7 +144,7 @@ def weight_gradient(a, row_off, col_off, z, y, dy, code, alpha, dz, dw, db, chun
     else:
         dzb = np.zeros((windows, npad), dtype=np.float32) if npad != n else dz
     _product(a, row_off, col_off, dzb, npad, _EMPTY1, np.int64(code), np.float32(alpha), z, y,
-             dy, dz, _flat_view(dw), db, chunks, np.int64(group),
+             dy, dz, flat_view(dw), db, chunks, np.int64(group),
              _NO_ARG if arg is None else arg, _NO_ROWS, _NO_ROWS, _EMPTY1)
     return dzb
 

@@ -7,10 +7,12 @@ every channel c < ``count`` (a multiple of the vector width V),
 
 for the map M named by ``kind`` (an integer literal: ``INPUT_TILE``,
 ``OUTPUT_TILE`` and ``WEIGHTS`` for F(2x2, 3x3), ``GRADIENT_TILE`` and
-``FILTER_GRADIENT`` for its weight gradient, ``COPY_4`` that moves four rows,
-``INPUT_TILE_6``,
-``OUTPUT_TILE_6`` for F(4x4, 3x3)), M being a product of stages (``STAGES``) of small constant
-matrices. It is emitted as LLVM IR through a Numba intrinsic, as ``tile.py``'s
+``FILTER_GRADIENT`` for its weight gradient, ``INPUT_GRADIENT`` for its input
+gradient, ``INPUT_TILE_6``, ``OUTPUT_TILE_6`` for F(4x4, 3x3)), M being a
+product of stages (``STAGES``) of small constant matrices. The maps in
+``ADDS_INTO`` add their results to dst (``+=``): tiles that overlap.
+
+It is emitted as LLVM IR through a Numba intrinsic, as ``tile.py``'s
 micro-kernel is: the same loop written in Python reads 16 and writes 16
 places per channel, and LLVM's vectoriser, which cannot rule out that those
 places overlap, left it scalar (1.6 us a tile of 32 channels, about what the
@@ -63,7 +65,7 @@ def _rows_then_columns(left, right):
 
 
 (INPUT_TILE, OUTPUT_TILE, INPUT_TILE_6, OUTPUT_TILE_6, WEIGHTS, GRADIENT_TILE, FILTER_GRADIENT,
- COPY_4) = range(8)
+ INPUT_GRADIENT) = range(8)
 #: each map as its stages, applied first to last
 STAGES = {
     WEIGHTS: _rows_then_columns(G, G),              # 9 -> 16: G g G^T
@@ -75,9 +77,12 @@ STAGES = {
     # OUTPUT_TILE and WEIGHTS
     GRADIENT_TILE: _rows_then_columns(A_T.T, A_T.T),  # 4 -> 16: A D A^T
     FILTER_GRADIENT: _rows_then_columns(G.T, G.T),    # 16 -> 9: G^T N G
-    # four rows copied as they are (a pooling window's pixels to their places)
-    COPY_4: (np.eye(4),),
+    # the input gradient (``winograd_gradient.py``): INPUT_TILE transposed,
+    # added into the image, where neighbouring 4x4 tiles overlap
+    INPUT_GRADIENT: _rows_then_columns(B_T.T, B_T.T),  # 16 -> 16: B P B^T
 }
+#: the maps whose results are added to dst rather than stored
+ADDS_INTO = frozenset({INPUT_GRADIENT})
 
 
 def dense_map(kind):
@@ -110,10 +115,12 @@ def _combine(builder, stage, vectors):
 @intrinsic
 def apply_map(typingctx, kind, src, src0, src_off, dst, dst0, dst_off, count):
     """dst[dst0 + dst_off[q] + c] = sum_p M[q, p] src[src0 + src_off[p] + c], c < count
-    (a multiple of V); ``kind`` must be an integer literal naming the map."""
+    (a multiple of V; ``+=`` for the maps in ADDS_INTO); ``kind`` must be an
+    integer literal naming the map."""
     if not isinstance(kind, types.IntegerLiteral):
         return None
     stages = STAGES[kind.literal_value]
+    adds = kind.literal_value in ADDS_INTO
     n_in, n_out = stages[0].shape[1], stages[-1].shape[0]
     sig = types.void(kind, src, src0, src_off, dst, dst0, dst_off, count)
 
@@ -139,8 +146,10 @@ def apply_map(typingctx, kind, src, src0, src_off, dst, dst0, dst_off, count):
             for stage in stages:
                 values = _combine(builder, stage, values)
             for at, value in zip(dst_at, values):
-                builder.store(value, builder.bitcast(builder.gep(at, [c]), vec.as_pointer()),
-                              align=4)
+                target = builder.bitcast(builder.gep(at, [c]), vec.as_pointer())
+                if adds:
+                    value = builder.fadd(builder.load(target, align=4), value)
+                builder.store(value, target, align=4)
 
         over_vectors(builder, count_, body, "map")
         return context.get_dummy_value()

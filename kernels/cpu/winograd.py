@@ -142,12 +142,12 @@ def tiles_per_step(channels, filters, m, per_unit, l2_bytes=L2_BYTES):
     """Tiles a thread transforms and multiplies at a time: a whole number of
     ``per_unit`` (1, or a row of tiles), their V and M ((m+2)^2 x tiles x
     (channels + filters) floats) within half of the L2, at most _MOST_TILES;
-    among the counts from half that to the most, the one whose products waste
-    the fewest rows of their GEMM tiles (``gemm.tile_rows_for``), and never one
-    whose V or M parts start a multiple of 4 KB apart (the L1's set period).
-    The seed CNN's pooled input gradient (64 channels in, 32 out, rows of 7
-    tiles), batch 128, AMD EPYC Zen 4: 42 tiles (2 of the last 8-row tile's rows
-    used) 3.2-3.4 ms, 56 tiles 2.9-3.1."""
+    among the counts from half that to the most, the one whose products
+    (``filters`` wide) waste the fewest rows of their GEMM tiles
+    (``gemm.tile_rows_for``). The parts of V and M are ``part_stride`` tiles
+    apart, whatever the count. A product of 64 channels in, 32 out, rows of 7
+    tiles, batch 128, AMD EPYC Zen 4: 42 tiles (2 of the last 8-row tile's
+    rows used) 3.2-3.4 ms, 56 tiles 2.9-3.1."""
     products = (m + 2) * (m + 2)
     most = max(per_unit, min(_MOST_TILES,
                              l2_bytes // 2 // (products * 4 * (channels + filters))))
@@ -157,8 +157,6 @@ def tiles_per_step(channels, filters, m, per_unit, l2_bytes=L2_BYTES):
         tiles = step * per_unit
         if 2 * tiles < most and best_used > 0:
             break
-        if (tiles * channels) % 1024 == 0 or (tiles * filters) % 1024 == 0:
-            continue
         used = tiles / (-(-tiles // tile_rows) * tile_rows)
         if used > best_used + 1e-9:
             best, best_used = tiles, used
@@ -237,6 +235,17 @@ def strided_range(count, stride):
 
 
 @kernel(inline=True)
+def part_stride(tiles):
+    """Tiles between the parts (one per transformed element xi) of a step's V,
+    M or Z, for ``tiles`` tiles a step: an odd number, so that the parts of
+    rows narrower than 1024 floats never start a multiple of 4 KB (the L1's
+    set period) apart. A transform writes all of its parts at once: at 64 or 32 tiles,
+    rows of 32 or 64 floats, they evicted each other's lines (a weight
+    gradient step, AMD EPYC Zen 4: 2.73 ms against 2.24-2.35 at 42 tiles)."""
+    return tiles | 1
+
+
+@kernel(inline=True)
 def tile_at(tile, th, tw):
     """(sample, tile row, tile column) of tile number ``tile``, th x tw a sample."""
     return tile // (th * tw), (tile // tw) % th, tile % tw
@@ -267,13 +276,14 @@ def _tiles(t, a, geometry, col_off, u, ldu, bias, code, alpha, z, y, dy, dz, dw_
     per_unit = 1 if pooled and m == 2 else tw
     step = larger(1, block // per_unit)
     block = step * per_unit
+    part = part_stride(block)
     gemm = gemm_at(callees[GEMM])
     window_max = window_max_at(callees[WINDOW_MAX])
     epilogue = epilogue_at(callees[EPILOGUE])
     uf = u.reshape(-1)
     zf = z.reshape(-1)
-    transformed = np.empty(points * block * channels, dtype=np.float32)   # V, xi-major
-    products = np.empty(points * block * filters, dtype=np.float32)       # M, xi-major
+    transformed = np.empty(points * part * channels, dtype=np.float32)   # V, xi-major
+    products = np.empty(points * part * filters, dtype=np.float32)       # M, xi-major
     outputs = np.empty(outs * block * filters, dtype=np.float32)          # outs rows a tile
     pixel_at = np.empty(points, dtype=np.int64)   # input tile element (i, j) from its corner
     v_at = np.empty(points, dtype=np.int64)       # V[xi]'s first row, M[xi]'s
@@ -282,8 +292,8 @@ def _tiles(t, a, geometry, col_off, u, ldu, bias, code, alpha, z, y, dy, dz, dw_
     z_at = np.empty(outs, dtype=np.int64)         # the same in z, a whole tile inside
     for xi in range(points):
         pixel_at[xi] = ((xi // side) * width + xi % side) * channels
-        v_at[xi] = xi * block * channels
-        m_at[xi] = xi * block * filters
+        v_at[xi] = xi * part * channels
+        m_at[xi] = xi * part * filters
     for q in range(outs):
         if pooled and m == 4:
             # output (oy, ox) of the tile: window (oy // 2, ox // 2), place in it
@@ -310,9 +320,9 @@ def _tiles(t, a, geometry, col_off, u, ldu, bias, code, alpha, z, y, dy, dz, dw_
                 apply_map(INPUT_TILE, a, corner, pixel_at, transformed, i * channels, v_at,
                           channels)
         for xi in range(points):
-            gemm(transformed[xi * block * channels:], v_rows, 0, count, channel_at, 0,
+            gemm(transformed[xi * part * channels:], v_rows, 0, count, channel_at, 0,
                  channels, uf[xi * channels * ldu:], ldu, filters,
-                 products[xi * block * filters:], filters, False)
+                 products[xi * part * filters:], filters, False)
         for i in range(count):
             # a whole tile inside an unpooled output goes straight to its rows
             # of z; the others (pooled, or past the output's edge) to ``outputs``

@@ -1,35 +1,39 @@
 """The gradients of a 3x3 stride-1 convolution by Winograd's F(2x2, 3x3).
 
-Weights. The forward pass (``winograd.py``) makes each 2x2 tile of outputs as
-Y = A^T M A, M = sum over channels of U * V, with U = G g G^T the filter's
-transform and V = B^T d B the 4x4 input tile's. Backwards, with D the tile's
-2x2 output gradient (dz) for a filter:
+The forward pass (``winograd.py``) makes each 2x2 tile of outputs as
+Y = A^T M A, M[xi] = sum over channels of U[xi] V[xi], with U = G g G^T the
+filter's transform and V = B^T d B the 4x4 input tile's. Backwards, with D
+the tile's 2x2 output gradient (dz) for a filter:
 
-    Z = A D A^T                                   the gradient of M (4x4)
-    N[xi] = sum over tiles of Z[xi]^T V[xi]        of U: (filters, channels)
-    dw = G^T N G                                  of g, per (channel, filter)
+    Z = A D A^T                                  the gradient of M (4x4)
+    N[xi] = sum over tiles of Z[xi]^T V[xi]      of U: (filters, channels)
+    dw = G^T N G                                 of g, per (channel, filter)
+    P[xi] = Z[xi] U[xi]^T                        of V: (tiles, channels)
+    dx += B P B^T                                of d, at the tile's 4x4 pixels
 
-The sum over tiles is 16 products (one per element xi of the 4x4 tile) whose
-reduction runs over the tiles, where the direct weight gradient spends 36
-multiply-adds per tile and channel pair: 2.25x fewer. The maps are the
-forward's transposed (``vector_maps``: GRADIENT_TILE, FILTER_GRADIENT).
+The sums over tiles (weights) and over filters (inputs) are 16 products
+each, one per element xi of the 4x4 tile, where the direct gradients spend
+36 multiply-adds per tile and channel pair: 2.25x fewer. The maps are the
+forward's transposed (``vector_maps``: GRADIENT_TILE, FILTER_GRADIENT,
+INPUT_GRADIENT).
 
-Each thread takes a range of tiles (``_tile_gradients``), a step of them at a
+Each thread takes rows of tiles (``_tile_gradients``), a step of them at a
 time: their dz (routed to each pooling window's maximum, or f'(z) times the
-output gradient), their V and Z, then the 16 products into its own N. A second
-pass (``_filter_gradients``) adds the threads' N and maps them to dw. The
-bias gradient comes from the same dz.
+output gradient), V and Z, the 16 products into its own N, then the 16
+products P and their tiles added into dx. A second pass
+(``_filter_gradients``) adds the threads' N and maps them to dw. The bias
+gradient comes from the same dz.
 
-Inputs. The input gradient is the full correlation of dz with the kernel: a
-'valid' convolution of dz in a frame of two zero pixels with the kernel
-turned 180 degrees, channels and filters swapped, which the Winograd forward
-does (``input_gradient``). Done for a convolution fused with 2x2 max pooling,
-whose dz the weight pass writes into that frame (``dz_image``); elsewhere dz
-is returned, and col2im makes dx from it (``conv.py``).
+Neighbouring rows of tiles overlap in two rows of dx, so dx is made in two
+launches: the even rows of tiles (each zeroes the band of dx it adds into
+first), then the odd ones. Within a launch no two threads add into the same
+pixel, whatever the number of threads.
 
 Used where the forward is Winograd (``winograd.fits``), for a convolution
 fused with 2x2 max pooling (each window a tile) and, when its output size is
-even (whole tiles), for a plain one.
+even (whole tiles), for a plain one; dx too where its products, ``filters``
+deep, pay (``input_gradient_fits``), else dz is returned for col2im
+(``conv.py``).
 """
 import functools
 
@@ -42,68 +46,74 @@ from .cache_sizes import L2_BYTES
 from .placement import place
 from .gemm import strided_offsets
 from .pointer import address_of
-from .products import (BODY_SIGNATURE, GEMM, GRAD, ROUTE, callee_addresses, gemm_at,
-                       grad_rows_at, on_threads, route_at)
+from .products import (BODY_SIGNATURE, GEMM, GRAD, ROUTE, callee_addresses, flat_view,
+                       gemm_at, grad_rows_at, on_threads, route_at)
 from .scalars import larger, smaller
 from .tile import V
-from ..codes import LINEAR
-from .vector_maps import COPY_4, FILTER_GRADIENT, GRADIENT_TILE, INPUT_TILE, apply_map
-from .winograd import strided_range, tile_at, workspace
+from .vector_maps import FILTER_GRADIENT, GRADIENT_TILE, INPUT_GRADIENT, INPUT_TILE, apply_map
+from .winograd import part_stride, strided_range, workspace
 
 _NO_ROWS = np.zeros(0, dtype=np.int64)
 _EMPTY1 = np.zeros(0, dtype=np.float32)
 _EMPTY2 = np.zeros((0, 0), dtype=np.float32)
 _NO_ARG = np.zeros((0, 0), dtype=np.int8)
-#: the most tiles a step: 16 products this deep cost about one load and store
-#: of their results per 100 multiply-adds of each
-_MOST_TILES = 128
-
-
-def tiles_per_step(channels, filters, l2_bytes=L2_BYTES):
-    """Tiles a thread takes at a time: their V and Z (16 x tiles x (channels +
-    filters) floats) within a quarter of the L2, and a count that is 2 more
-    than a multiple of 4, so that the 16 parts of V and Z, tiles x channels
-    floats apart, never start a multiple of 4 KB apart (the L1's set period:
-    written together, they evicted each other). Second and third convolution
-    of the seed CNN, batch 128, AMD EPYC Zen 4: 42 and 30 tiles 2.24-2.35 and
-    0.46 ms, 64 and 32 tiles 2.73 and 0.54 ms, 85 2.38-2.54."""
-    most = max(6, min(_MOST_TILES, l2_bytes // 4 // (16 * 4 * (channels + filters))))
-    return most - (most - 2) % 4
+def tiles_per_step(channels, filters, tw, l2_bytes=L2_BYTES):
+    """Tiles a thread takes at a time: whole rows of ``tw`` tiles, chosen as the
+    forward's (``winograd.tiles_per_step``) for the input gradient's products,
+    whose columns are the channels. The seed CNN's second convolution, batch
+    128, AMD EPYC Zen 4, dw and dx, 2 threads: 42 tiles 5.7 ms, 48 (whole
+    8-row GEMM tiles) to 120 5.2-5.3."""
+    return winograd.tiles_per_step(filters, channels, 2, tw, l2_bytes)
 
 
 def weight_gradient(source, th, tw, z, y, dy, code, alpha, dz, dw2, db, chunks, arg=None,
-                    image=None):
+                    w2=None, dx=None, pad_top=0, pad_left=0):
     """dw2 (9*channels, filters) and db (may be empty) of a 3x3 stride-1 'valid'
     convolution of NHWC ``source`` (what the forward read) whose outputs come in
-    th x tw tiles of 2x2 a sample; returns dz.
+    th x tw tiles of 2x2 a sample; and, given the kernel ``w2`` and ``dx``
+    (``input_gradient_fits``), dx in the same pass (then returns None), else
+    returns dz.
 
     Pooled (``arg`` given: int8, the pooled rows' shape): ``y``, ``z`` are the
-    pooled output's rows, ``dy`` their gradient, each tile a 2x2 window; dz is a
-    kept (windows * 4, filters) array (read before the next call), the gradient
-    of every pixel under a window, window by window (``route_to_max``), as
-    ``products.weight_gradient`` returns it; or, given ``image``
-    (``dz_image``), written there in image layout for ``input_gradient`` (and
-    ``image`` returned). Plain: z, y, dy
+    pooled output's rows, ``dy`` their gradient, each tile a 2x2 window; the
+    dz returned is a kept (windows * 4, filters) array (read before the next
+    call), the gradient of every pixel under a window, window by window
+    (``route_to_max``), as ``products.weight_gradient`` returns it; with dx it
+    lives only a step at a time, in each thread's own buffer. Plain: z, y, dy
     (n*2th*2tw, filters) as the forward's, ``dz`` their workspace (it may be
-    ``dy``), filled with dy * f'(z) and returned."""
+    ``dy``), filled with dy * f'(z).
+
+    dx is x's shape; ``source`` may be x padded by (pad_top, pad_left): dx is
+    then made in a workspace of source's shape and cropped."""
     n, height, width, channels = source.shape
     filters = y.shape[1]
     pooled = arg is not None
-    framed = (0, 0)
-    if image is not None:
-        dz, framed = image.reshape(-1, filters), image.shape[1:3]
-    elif pooled:
-        dz = workspace("pooled_dz", (y.shape[0] * 4, filters))
-    block = tiles_per_step(channels, filters)
-    geometry = np.array([n, height, width, channels, 2 * th, 2 * tw, th, tw, block, *framed],
-                        dtype=np.int64)
+    with_dx = dx is not None
+    if pooled:
+        dz = _EMPTY2 if with_dx else workspace("pooled_dz", (y.shape[0] * 4, filters))
+    block = tiles_per_step(channels, filters, tw)
     pairs = channels * filters
     partial = workspace("winograd_gradient", (chunks, 16 * pairs))
     db_partial = np.zeros((chunks, db.shape[0]), dtype=np.float32)
-    on_threads(_address(_tile_gradients), source.reshape(-1), geometry, _NO_ROWS, dz,
-               np.int64(0), _EMPTY1, np.int64(code), np.float32(alpha), z, y, dy, dz,
-               partial, db_partial, np.int64(chunks), np.int64(4 if pooled else 1),
-               arg if pooled else _NO_ARG, _NO_ROWS, _NO_ROWS, _EMPTY1, callee_addresses())
+    region, ut = _EMPTY1, _EMPTY1
+    if with_dx:
+        whole = source.shape == dx.shape
+        region = dx if whole else workspace("input_gradient", source.shape)
+        if th * tw == 0:
+            region.fill(0.0)   # (no tile: no launch writes it)
+        # U^T: the transform of the kernel with channels and filters swapped
+        swapped = workspace("swapped_kernel", (3, 3, filters, channels))
+        np.copyto(swapped, w2.reshape(3, 3, channels, filters).transpose(0, 1, 3, 2))
+        ut = winograd.transform_weights(swapped.reshape(-1, channels), filters, channels, 2,
+                                        chunks).reshape(-1)
+    for phase in ((0, 1) if with_dx else (-1,)):
+        geometry = np.array([n, height, width, channels, 2 * th, 2 * tw, th, tw, block, phase],
+                            dtype=np.int64)
+        on_threads(_address(_tile_gradients), source.reshape(-1), geometry, _NO_ROWS, dz,
+                   np.int64(0), ut, np.int64(code), np.float32(alpha), z, y, dy, dz,
+                   partial, db_partial, np.int64(chunks), np.int64(4 if pooled else 1),
+                   arg if pooled else _NO_ARG, _NO_ROWS, _NO_ROWS,
+                   flat_view(region) if with_dx else _EMPTY1, callee_addresses())
     # dw as (9, filters, channels), the products' layout, then in Keras's order
     by_filter = workspace("winograd_gradient_dw", (9, filters, channels))
     on_threads(_address(_filter_gradients), _EMPTY1, strided_offsets(16, pairs),
@@ -116,51 +126,18 @@ def weight_gradient(source, th, tw, z, y, dy, code, alpha, dz, dw2, db, chunks, 
     np.copyto(keras_order, by_filter.transpose(0, 2, 1))
     if db.shape[0] > 0:
         np.sum(db_partial, axis=0, out=db)
-    return dz if image is None else image
-
-
-def dz_image(n, poh, pow_, filters):
-    """The (n, 2*poh + 4, 2*pow_ + 4, filters) array a pooled convolution's dz
-    is written into for ``input_gradient``: its windows' pixels inside a border
-    of two zero pixels, kept (per thread and shape) with the border zero."""
-    return workspace("dz_image", (n, 2 * poh + 4, 2 * pow_ + 4, filters), zeroed=True)
+    if not with_dx:
+        return dz
+    if not whole:
+        place(region, -pad_top, -pad_left, dx)
+    return None
 
 
 def input_gradient_fits(channels, filters):
-    """Whether ``input_gradient`` serves a layer: its transposed convolution
-    (``filters`` in, ``channels`` out) must fit Winograd's layout."""
+    """Whether ``weight_gradient`` makes dx too: its products are ``filters``
+    deep and ``channels`` wide, the forward's with the two swapped, so they
+    must fit Winograd's layout (``winograd.fits``) the same way."""
     return winograd.fits(3, 3, 1, 1, filters, channels)
-
-
-def input_gradient(image, w2, region, pad_top, pad_left, dx, chunks):
-    """dx of a 2x2-pooled 3x3 stride-1 convolution from its dz ``image``
-    (``dz_image``, filled by ``weight_gradient``): the full correlation of dz
-    with the kernel is a 'valid' convolution of the framed dz with the kernel
-    turned 180 degrees and its channels and filters swapped, done by the
-    Winograd forward (``winograd._launch``) in (poh + 1) x (pow + 1) tiles
-    of 2x2, which cover every input pixel a window's patch reaches. Against
-    col2im (9 products a window pixel, 4 a window) that is 16 products per
-    tile, (poh + 1)(pow + 1) tiles: for the seed CNN's 6 x 6 windows 784
-    against 1296 a sample.
-
-    ``region`` is the shape of what the forward read (x, or its padded copy,
-    then cropped into ``dx`` by the padding)."""
-    n, framed_h, framed_w, filters = image.shape
-    _, height, width, channels = region
-    th, tw = (framed_h - 2) // 2, (framed_w - 2) // 2
-    turned = workspace("turned_kernel", (3, 3, filters, channels))
-    np.copyto(turned, w2.reshape(3, 3, channels, filters)[::-1, ::-1].transpose(0, 1, 3, 2))
-    whole = tuple(region) == dx.shape
-    out = dx if whole else workspace("input_gradient", tuple(region))
-    rows = out.reshape(-1, channels)
-    winograd._launch(image, turned.reshape(-1, channels), _EMPTY1, LINEAR, 0.0, height, width,
-                     th, tw, rows, rows, _NO_ARG, 1, 2, chunks)
-    # the pixels no window's patch reaches (an odd convolution output's last row
-    # or column) get no tile
-    out[:, 2 * th:] = 0.0
-    out[:, :, 2 * tw:] = 0.0
-    if not whole:
-        place(out, -pad_top, -pad_left, dx)
 
 
 @functools.lru_cache(maxsize=None)
@@ -168,84 +145,124 @@ def _address(body):
     return np.int64(address_of(body, BODY_SIGNATURE))
 
 
+@kernel(inline=True)
+def _sample_and_row(unit, rows_each, first_row, row_step):
+    """(sample, row of tiles) of a launch's ``unit``-th row of tiles: every
+    ``row_step``-th row from ``first_row``, ``rows_each`` a sample."""
+    return unit // rows_each, first_row + row_step * (unit % rows_each)
+
+
 @kernel(inner=True)
-def _tile_gradients(t, a, geometry, col_off, dz, ldb, bias, code, alpha, z, y, dy, dz_rows,
-                    n_partial, db_partial, chunks, group, arg, origins, runs, target, callees):
-    """Piece t of the tiles' N (a thread body of ``on_threads``): ``a`` the flat
-    input, ``geometry`` its shape and the tiling, ``dz`` the dz rows made here,
-    ``n_partial[t]`` this piece's N (16 x filters x channels, xi-major: the
-    products' rows are the filters, so a 32-channel layer's fill whole 8-row
-    tiles), ``db_partial[t]`` its bias gradient. Pooled (``group`` 4) the pieces split
-    the windows; plain, rows of tiles, whose dz rows are one run of z's rows."""
+def _tile_gradients(t, a, geometry, col_off, dz, ldb, ut, code, alpha, z, y, dy, dz_rows,
+                    n_partial, db_partial, chunks, group, arg, origins, runs, dx, callees):
+    """Piece t of the tiles' N, and of dx (a thread body of ``on_threads``):
+    ``a`` the flat input, ``geometry`` its shape, the tiling and the launch's
+    phase, ``dz`` the dz rows made here, ``n_partial[t]`` this piece's N (16 x
+    filters x channels, xi-major: the products' rows are the filters, so a
+    32-channel layer's fill whole 8-row tiles), ``db_partial[t]`` its bias
+    gradient, ``ut`` U^T (16 x filters x channels, flat) and ``dx`` the input
+    gradient in the input's shape (flat; empty without).
+
+    The pieces split rows of tiles: in phase -1 every row (no dx); in phase 0
+    the even rows, each zeroing the band of dx its tiles cover first; in phase
+    1 the odd rows, whose N and dx add to phase 0's."""
     n, height, width, channels = geometry[0], geometry[1], geometry[2], geometry[3]
     oh, ow, th, tw, block = geometry[4], geometry[5], geometry[6], geometry[7], geometry[8]
-    framed_h, framed_w = geometry[9], geometry[10]   # dz as an image (0: as rows)
+    phase = geometry[9]
     filters = y.shape[1]
     pooled = group > 1
-    framed = framed_h > 0
-    per_unit = 1 if pooled else tw
-    step = larger(1, block // per_unit)
-    block = step * per_unit
+    with_dx = phase >= 0
+    first_row, row_step = (phase, 2) if with_dx else (0, 1)
+    rows_each = (th - first_row + row_step - 1) // row_step   # a sample's rows here
+    step = larger(1, block // larger(1, tw))
+    block = step * tw
+    part = part_stride(block)   # (V's and Z's parts this many tiles apart)
     gemm = gemm_at(callees[GEMM])
     route = route_at(callees[ROUTE])
     grad_rows = grad_rows_at(callees[GRAD])
-    transformed = np.empty(16 * block * channels, dtype=np.float32)   # V, xi-major
-    gradients = np.empty(16 * block * filters, dtype=np.float32)      # Z, xi-major
+    transformed = np.empty(16 * part * channels, dtype=np.float32)   # V, then P; xi-major
+    gradients = np.empty(16 * part * filters, dtype=np.float32)      # Z, xi-major
     pixel_at = np.empty(16, dtype=np.int64)   # input tile element (i, j) from its corner
     v_at = np.empty(16, dtype=np.int64)       # V[xi]'s first row, Z[xi]'s
     z_at = np.empty(16, dtype=np.int64)
     dz_at = np.empty(4, dtype=np.int64)       # the tile's dz rows from its first
     for xi in range(16):
         pixel_at[xi] = ((xi // 4) * width + xi % 4) * channels
-        v_at[xi] = xi * block * channels
-        z_at[xi] = xi * block * filters
-    pixel_of = np.empty(4, dtype=np.int64)   # a window's pixels in the framed image
+        v_at[xi] = xi * part * channels
+        z_at[xi] = xi * part * filters
     for q in range(4):
         dz_at[q] = (q if pooled else (q // 2) * ow + q % 2) * filters
-        pixel_of[q] = ((q // 2) * framed_w + q % 2) * filters
-    filter_at = strided_range(filters, 1)     # Z[xi]^T as the products' A
-    by_tile = strided_range(block, filters)
+    filter_at = strided_range(filters, 1)     # Z[xi]^T as the products' A, Z[xi]'s columns
+    by_tile = strided_range(block, filters)   # Z[xi]'s rows
     partial = n_partial[t]
-    # pooled into an image: each step's dz rows made in a buffer of this
-    # thread's own, then put at their pixels
-    own = np.empty((block * 4 if framed else 0, filters), dtype=np.float32)
-    rows = own if framed else dz
+    # pooled with dx, each step's dz rows live in a buffer of this thread's own
+    own = np.empty((block * 4 if pooled and with_dx else 0, filters), dtype=np.float32)
+    rows = own if own.shape[0] > 0 else dz
     rows_flat = rows.reshape(-1)
     dz_flat = dz.reshape(-1)
-    units = n * th * (tw if pooled else 1)
-    u0, u1 = row_range(units, chunks, t)
+    image = height * width * channels
+    u0, u1 = row_range(n * rows_each, chunks, t)
     if u1 <= u0:
-        partial[:] = np.float32(0.0)
+        if phase <= 0:
+            partial[:] = np.float32(0.0)
         return
     for s in range(u0, u1, step):
         stop = smaller(u1, s + step)
-        first = s * 4 if framed else 0   # (the first row ``rows`` holds)
-        if pooled:
-            route(y, dy, arg, group, code, alpha, rows, s, stop, first, db_partial[t])
-        else:
-            grad_rows(z, y, dy, code, alpha, dz, s * 2 * ow, stop * 2 * ow, db_partial[t])
-        t0, count = s * per_unit, (stop - s) * per_unit
+        count = (stop - s) * tw
+        for u in range(s, stop):
+            sample, ty = _sample_and_row(u, rows_each, first_row, row_step)
+            if pooled:
+                w0 = (sample * th + ty) * tw
+                first = (w0 - (u - s) * tw) * 4 if own.shape[0] > 0 else 0
+                route(y, dy, arg, group, code, alpha, rows, w0, w0 + tw, first, db_partial[t])
+            else:
+                r0 = (sample * oh + 2 * ty) * ow
+                grad_rows(z, y, dy, code, alpha, dz, r0, r0 + 2 * ow, db_partial[t])
+            if phase == 0:
+                # this row's band of dx, and (the first row) the rows below the
+                # last even band, which no tile of this phase reaches
+                band = dx[sample * image:(sample + 1) * image]
+                last = smaller(height, 2 * ty + 4)
+                for k in range(2 * ty * width * channels, last * width * channels):
+                    band[k] = np.float32(0.0)
+                if ty == 0:
+                    # (the last even row, 2 * ((th - 1) // 2), ends 4 rows on)
+                    below = smaller(height, 4 * ((th - 1) // 2) + 4)
+                    for k in range(below * width * channels, image):
+                        band[k] = np.float32(0.0)
         for i in range(count):
-            sample, ty, tx = tile_at(t0 + i, th, tw)
+            sample, ty = _sample_and_row(s + i // tw, rows_each, first_row, row_step)
+            tx = i % tw
             corner = ((sample * height + 2 * ty) * width + 2 * tx) * channels
             apply_map(INPUT_TILE, a, corner, pixel_at, transformed, i * channels, v_at,
                       channels)
-            if pooled:
-                apply_map(GRADIENT_TILE, rows_flat, ((t0 + i) * 4 - first) * filters, dz_at,
-                          gradients, i * filters, z_at, filters)
+            if own.shape[0] > 0:
+                apply_map(GRADIENT_TILE, rows_flat, 4 * i * filters, dz_at, gradients,
+                          i * filters, z_at, filters)
+            elif pooled:
+                apply_map(GRADIENT_TILE, rows_flat, ((sample * th + ty) * tw + tx) * 4 * filters,
+                          dz_at, gradients, i * filters, z_at, filters)
             else:
                 first_pixel = (sample * oh + 2 * ty) * ow + 2 * tx
                 apply_map(GRADIENT_TILE, dz_flat, first_pixel * filters, dz_at, gradients,
                           i * filters, z_at, filters)
-            if framed:
-                # the window's four rows to their pixels
-                apply_map(COPY_4, rows_flat, 4 * i * filters, dz_at, dz_flat,
-                          ((sample * framed_h + 2 + 2 * ty) * framed_w + 2 + 2 * tx) * filters,
-                          pixel_of, filters)
         for xi in range(16):
-            gemm(gradients[xi * block * filters:], filter_at, 0, filters, by_tile, 0, count,
-                 transformed[xi * block * channels:], channels, channels,
-                 partial[xi * channels * filters:], channels, s > u0)
+            gemm(gradients[xi * part * filters:], filter_at, 0, filters, by_tile, 0, count,
+                 transformed[xi * part * channels:], channels, channels,
+                 partial[xi * channels * filters:], channels, s > u0 or phase == 1)
+        if not with_dx:
+            continue
+        # P = Z U^T into V's place, then B P B^T added at each tile's pixels
+        for xi in range(16):
+            gemm(gradients[xi * part * filters:], by_tile, 0, count, filter_at, 0, filters,
+                 ut[xi * filters * channels:], channels, channels,
+                 transformed[xi * part * channels:], channels, False)
+        for i in range(count):
+            sample, ty = _sample_and_row(s + i // tw, rows_each, first_row, row_step)
+            tx = i % tw
+            corner = ((sample * height + 2 * ty) * width + 2 * tx) * channels
+            apply_map(INPUT_GRADIENT, transformed, i * channels, v_at, dx, corner, pixel_at,
+                      channels)
 
 
 @kernel(inner=True)
