@@ -10,6 +10,7 @@ Numba's thread pool (``NUMBA_NUM_THREADS`` is respected). Matrix products are
 our own (``kernels/cpu/tile.py``), so no BLAS thread pool competes with it.
 Idle OpenMP threads spin for the next kernel (``GOMP_SPINCOUNT``, unless the user set
 it) and fewer threads run while other processes keep cores busy (``threads.py``).
+Freed arrays' memory stays in the process for the next step's (``allocator.py``).
 """
 import importlib
 import os
@@ -43,6 +44,8 @@ def ops():
     if _state["ops"] is None:
         if _state["device"] == "cpu":
             _set_thread_spinning()
+            from .allocator import keep_freed_memory
+            keep_freed_memory()
         _state["ops"] = importlib.import_module(f"nbkeras.kernels.{_state['device']}")
     return _state["ops"]
 
