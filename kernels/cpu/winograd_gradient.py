@@ -250,13 +250,15 @@ def _tile_gradients(t, a, geometry, col_off, dz, ldb, ut, code, alpha, z, y, dy,
             gemm(gradients[xi * part * filters:], filter_at, 0, filters, by_tile, 0, count,
                  transformed[xi * part * channels:], channels, channels,
                  partial[xi * channels * filters:], channels, s > u0 or phase == 1)
+            if with_dx:
+                # P = Z U^T into V's place (read just above), while Z[xi] is
+                # still in L1
+                gemm(gradients[xi * part * filters:], by_tile, 0, count, filter_at, 0, filters,
+                     ut[xi * filters * channels:], channels, channels,
+                     transformed[xi * part * channels:], channels, False)
         if not with_dx:
             continue
-        # P = Z U^T into V's place, then B P B^T added at each tile's pixels
-        for xi in range(16):
-            gemm(gradients[xi * part * filters:], by_tile, 0, count, filter_at, 0, filters,
-                 ut[xi * filters * channels:], channels, channels,
-                 transformed[xi * part * channels:], channels, False)
+        # B P B^T added at each tile's pixels
         for i in range(count):
             sample, ty = _sample_and_row(s + i // tw, rows_each, first_row, row_step)
             tx = i % tw
