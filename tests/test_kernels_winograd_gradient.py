@@ -17,8 +17,9 @@ import reference as ref
 from nbkeras import layers
 from nbkeras.kernels.cpu import winograd_gradient
 from nbkeras.kernels.cpu.tile import V
-from nbkeras.kernels.cpu.vector_maps import (FILTER_GRADIENT, GRADIENT_TILE, OUTPUT_TILE,
-                                             WEIGHTS, dense_map)
+from nbkeras.kernels.cpu.vector_maps import (ADDS_INTO, FILTER_GRADIENT, GRADIENT_TILE,
+                                             INPUT_GRADIENT, INPUT_TILE, OUTPUT_TILE, WEIGHTS,
+                                             dense_map)
 from test_kernels_winograd import _CODES, _NO_PAD, C0, _operands, _source
 from test_layers_gradients import _check, _x
 
@@ -57,6 +58,8 @@ def _derivative_from_output(activation, out):
 def test_gradient_maps_are_the_forward_maps_transposed():
     np.testing.assert_allclose(dense_map(GRADIENT_TILE), dense_map(OUTPUT_TILE).T)
     np.testing.assert_allclose(dense_map(FILTER_GRADIENT), dense_map(WEIGHTS).T)
+    np.testing.assert_allclose(dense_map(INPUT_GRADIENT), dense_map(INPUT_TILE).T)
+    assert INPUT_GRADIENT in ADDS_INTO and INPUT_TILE not in ADDS_INTO
 
 
 def _sized(case, oh, ow):

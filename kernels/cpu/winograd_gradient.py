@@ -50,7 +50,8 @@ from .products import (BODY_SIGNATURE, GEMM, GRAD, ROUTE, callee_addresses, flat
                        gemm_at, grad_rows_at, on_threads, route_at)
 from .scalars import larger, smaller
 from .tile import V
-from .vector_maps import FILTER_GRADIENT, GRADIENT_TILE, INPUT_GRADIENT, INPUT_TILE, apply_map
+from .vector_maps import (FILTER_GRADIENT, GRADIENT_TILE, INPUT_GRADIENT, INPUT_TILE, ZEROS,
+                          apply_map)
 from .winograd import part_stride, strided_range, workspace
 
 _NO_ROWS = np.zeros(0, dtype=np.int64)
@@ -198,9 +199,10 @@ def _tile_gradients(t, a, geometry, col_off, dz, ldb, ut, code, alpha, z, y, dy,
     # pooled with dx, each step's dz rows live in a buffer of this thread's own
     own = np.empty((block * 4 if pooled and with_dx else 0, filters), dtype=np.float32)
     rows = own if own.shape[0] > 0 else dz
-    rows_flat = rows.reshape(-1)
-    dz_flat = dz.reshape(-1)
+    dz_source = rows.reshape(-1)   # (pooled: the routed rows; plain: dz itself)
     image = height * width * channels
+    row_floats = width * channels
+    zero_at = strided_range(1, 0)   # (ZEROS' one offset)
     u0, u1 = row_range(n * rows_each, chunks, t)
     if u1 <= u0:
         if phase <= 0:
@@ -220,32 +222,30 @@ def _tile_gradients(t, a, geometry, col_off, dz, ldb, ut, code, alpha, z, y, dy,
                 grad_rows(z, y, dy, code, alpha, dz, r0, r0 + 2 * ow, db_partial[t])
             if phase == 0:
                 # this row's band of dx, and (the first row) the rows below the
-                # last even band, which no tile of this phase reaches
-                band = dx[sample * image:(sample + 1) * image]
-                last = smaller(height, 2 * ty + 4)
-                for k in range(2 * ty * width * channels, last * width * channels):
-                    band[k] = np.float32(0.0)
-                if ty == 0:
-                    # (the last even row, 2 * ((th - 1) // 2), ends 4 rows on)
-                    below = smaller(height, 4 * ((th - 1) // 2) + 4)
-                    for k in range(below * width * channels, image):
-                        band[k] = np.float32(0.0)
+                # last even band, which no tile of this phase reaches (the last
+                # even row, 2 * ((th - 1) // 2), ends 4 rows on)
+                band = sample * image
+                for span in range(2 if ty == 0 else 1):
+                    top = 2 * ty if span == 0 else smaller(height, 4 * ((th - 1) // 2) + 4)
+                    bottom = smaller(height, 2 * ty + 4) if span == 0 else height
+                    apply_map(ZEROS, dx, band, zero_at, dx, band + top * row_floats, zero_at,
+                              larger(0, bottom - top) * row_floats)
         for i in range(count):
             sample, ty = _sample_and_row(s + i // tw, rows_each, first_row, row_step)
             tx = i % tw
             corner = ((sample * height + 2 * ty) * width + 2 * tx) * channels
             apply_map(INPUT_TILE, a, corner, pixel_at, transformed, i * channels, v_at,
                       channels)
+            # the tile's first dz row: a step's own, a window's, or an output pixel's
             if own.shape[0] > 0:
-                apply_map(GRADIENT_TILE, rows_flat, 4 * i * filters, dz_at, gradients,
-                          i * filters, z_at, filters)
+                first_dz = 4 * i
             elif pooled:
-                apply_map(GRADIENT_TILE, rows_flat, ((sample * th + ty) * tw + tx) * 4 * filters,
-                          dz_at, gradients, i * filters, z_at, filters)
+                first_dz = ((sample * th + ty) * tw + tx) * 4
             else:
-                first_pixel = (sample * oh + 2 * ty) * ow + 2 * tx
-                apply_map(GRADIENT_TILE, dz_flat, first_pixel * filters, dz_at, gradients,
-                          i * filters, z_at, filters)
+                first_dz = (sample * oh + 2 * ty) * ow + 2 * tx
+            # (one call site: each is another copy of the map for LLVM to compile)
+            apply_map(GRADIENT_TILE, dz_source, first_dz * filters, dz_at, gradients,
+                      i * filters, z_at, filters)
         for xi in range(16):
             gemm(gradients[xi * part * filters:], filter_at, 0, filters, by_tile, 0, count,
                  transformed[xi * part * channels:], channels, channels,
