@@ -120,6 +120,9 @@ def patch_gradient(a, row_off, col_off, b, n, origins, runs, target, samples, ch
     the threads by whole samples, so no two threads add into the same part.
     """
     shape = np.empty((0, n), dtype=np.float32)
+    callees = callee_addresses()
+    if callees[PATCHES] == 0:   # (compiled on first use: see _entries)
+        callees[PATCHES] = address_of(add_patches, _CALLEES[PATCHES][1])
     _product(a, row_off, col_off, b, b.shape[1], _EMPTY1, np.int64(LINEAR), np.float32(0.0),
              shape, shape, shape, shape, _EMPTY1, _EMPTY1, chunks,
              np.int64(row_off.shape[0] // samples), _NO_ARG, origins, runs, target)
@@ -401,8 +404,13 @@ def _entries():
     The order is the compile order the helper process (``prewarm.py``) is
     recorded with, and it compiles that list from its end: this process takes
     ``_chunk`` and the GEMM, the largest two, while the helper takes the
-    optimizer, loss and launcher kernels and then the epilogues from the last."""
+    optimizer, loss and launcher kernels and then the epilogues from the last.
+
+    col2im (``add_patches``) is compiled on the first ``patch_gradient``, not
+    here: 3x3 convolutions make their input gradient without it (a third of a
+    second of the seed CNN's first epoch)."""
     chunk = np.int64(address_of(_chunk, BODY_SIGNATURE))
-    callees = [address_of(kernel, signature) for kernel, signature in _CALLEES]
+    callees = [0 if kernel is add_patches else address_of(kernel, signature)
+               for kernel, signature in _CALLEES]
     return (np.array(callees, dtype=np.int64), chunk,
             np.int64(address_of(_add_partials, BODY_SIGNATURE)))
