@@ -58,6 +58,8 @@ _NO_ROWS = np.zeros(0, dtype=np.int64)
 _EMPTY1 = np.zeros(0, dtype=np.float32)
 _EMPTY2 = np.zeros((0, 0), dtype=np.float32)
 _NO_ARG = np.zeros((0, 0), dtype=np.int8)
+
+
 def tiles_per_step(channels, filters, tw, l2_bytes=L2_BYTES):
     """Tiles a thread takes at a time: whole rows of ``tw`` tiles, chosen as the
     forward's (``winograd.tiles_per_step``) for the input gradient's products,
