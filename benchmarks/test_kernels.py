@@ -254,6 +254,42 @@ def test_conv_maxpool_forward(benchmark, ops, chunks, first_layer, impl):
     assert _rel_err(y, want) < 1e-5
 
 
+def test_conv_maxpool_backward(benchmark, ops, chunks):
+    """The seed CNN's second convolution's backward pass at batch 128, fused with
+    its 2x2 max pooling (Winograd: dw and dx in one pass over the tiles),
+    checked against the float64 reference of the routed gradient."""
+    benchmark.group = "conv 3x3x32x64 relu + maxpool 2x2 backward, (128,15,15,32)"
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((128, 15, 15, 32), dtype=np.float32)
+    w2 = rng.standard_normal((288, 64), dtype=np.float32) / np.float32(math.sqrt(288))
+    b = rng.standard_normal(64, dtype=np.float32) * np.float32(0.1)
+    none = np.empty((0, 0, 0, 32), dtype=np.float32)
+    y = np.empty((128, 6, 6, 64), dtype=np.float32)
+    arg = np.empty(y.shape, dtype=np.int8)
+    ops.conv2d_pool_forward(x, w2, b, 3, 3, 1, 1, 0, 0, 2, 2, RELU, 0.0, none, y, arg, chunks)
+    dy = rng.standard_normal(y.shape, dtype=np.float32)
+    dw2, db, dx = np.empty_like(w2), np.empty_like(b), np.empty_like(x)
+    run = lambda: ops.conv2d_pool_backward(w2, x, y, arg, dy, 3, 3, 1, 1, 0, 0, 13, 13, 2, 2,
+                                           RELU, 0.0, dw2, db, dx, chunks)
+    run()  # warm-up
+    benchmark(run)
+    # each window's gradient (ReLU passed) at its maximum, then the plain gradients
+    g = np.where(y > 0, dy, 0).astype(np.float64)
+    dz = np.zeros((128, 13, 13, 64))
+    ni, pi, qi, fi = np.indices(y.shape)
+    dz[ni, 2 * pi + arg // 2, 2 * qi + arg % 2, fi] = g
+    cols = sliding_window_view(x.astype(np.float64), (3, 3), axis=(1, 2))
+    cols = cols.transpose(0, 1, 2, 4, 5, 3).reshape(-1, 288)
+    assert _rel_err(dw2, cols.T @ dz.reshape(-1, 64)) < 1e-5
+    assert _rel_err(db, g.sum(axis=(0, 1, 2))) < 1e-5
+    dcols = (dz.reshape(-1, 64) @ w2.astype(np.float64).T).reshape(128, 13, 13, 3, 3, 32)
+    dx_ref = np.zeros(x.shape)
+    for i in range(3):
+        for j in range(3):
+            dx_ref[:, i:i + 13, j:j + 13, :] += dcols[:, :, :, i, j, :]
+    assert _rel_err(dx, dx_ref) < 1e-5
+
+
 @pytest.mark.parametrize("split", ["by rows of dw", "by samples"])
 @pytest.mark.parametrize("batch, features, units", [(32, 1024, 64), (128, 784, 256)])
 def test_dense_weight_gradient(benchmark, ops, chunks, monkeypatch, batch, features, units,
