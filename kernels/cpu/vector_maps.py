@@ -8,7 +8,7 @@ every channel c < ``count`` (a multiple of the vector width V),
 for the map M named by ``kind`` (an integer literal: ``INPUT_TILE``,
 ``OUTPUT_TILE`` and ``WEIGHTS`` for F(2x2, 3x3), ``GRADIENT_TILE`` and
 ``FILTER_GRADIENT`` for its weight gradient, ``INPUT_GRADIENT`` for its input
-gradient, ``INPUT_TILE_6``, ``OUTPUT_TILE_6`` for F(4x4, 3x3), ``ZEROS``), M being a
+gradient, ``INPUT_TILE_6``, ``OUTPUT_TILE_6`` for F(4x4, 3x3), ``ZEROS``, ``COPY``), M being a
 product of stages (``STAGES``) of small constant matrices. The maps in
 ``ADDS_INTO`` add their results to dst (``+=``): tiles that overlap.
 
@@ -65,7 +65,7 @@ def _rows_then_columns(left, right):
 
 
 (INPUT_TILE, OUTPUT_TILE, INPUT_TILE_6, OUTPUT_TILE_6, WEIGHTS, GRADIENT_TILE, FILTER_GRADIENT,
- INPUT_GRADIENT, ZEROS) = range(9)
+ INPUT_GRADIENT, ZEROS, COPY) = range(10)
 #: each map as its stages, applied first to last
 STAGES = {
     WEIGHTS: _rows_then_columns(G, G),              # 9 -> 16: G g G^T
@@ -80,9 +80,10 @@ STAGES = {
     # the input gradient (``winograd_gradient.py``): INPUT_TILE transposed,
     # added into the image, where neighbouring 4x4 tiles overlap
     INPUT_GRADIENT: _rows_then_columns(B_T.T, B_T.T),  # 16 -> 16: B P B^T
-    # the zero map: clears a run of ``count`` floats (no vectoriser's loop
-    # versions to compile, as a plain loop has)
+    # the zero and identity maps: clear or copy a run of ``count`` floats (no
+    # vectoriser's loop versions to compile, as a plain loop has)
     ZEROS: (np.zeros((1, 1)),),
+    COPY: (np.eye(1),),
 }
 #: the maps whose results are added to dst rather than stored
 ADDS_INTO = frozenset({INPUT_GRADIENT})

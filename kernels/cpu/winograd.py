@@ -43,8 +43,8 @@ from .products import (BODY_SIGNATURE, EPILOGUE, GEMM, WINDOW_MAX, callee_addres
                        epilogue_at, gemm_at, on_threads, over_arena, window_max_at)
 from .scalars import larger, smaller
 from .tile import V
-from .vector_maps import (G6, INPUT_TILE, INPUT_TILE_6, OUTPUT_TILE, OUTPUT_TILE_6, WEIGHTS,
-                          apply_map)
+from .vector_maps import (COPY, G6, INPUT_TILE, INPUT_TILE_6, OUTPUT_TILE, OUTPUT_TILE_6,
+                          WEIGHTS, apply_map)
 
 #: the fewest input channels for which the transforms pay: the 16 products are
 #: only ``channels`` deep. Batch 32, against the direct convolution (AMD Zen 3,
@@ -305,6 +305,7 @@ def _tiles(t, a, geometry, col_off, u, ldu, bias, code, alpha, z, y, dy, dz, dw_
         else:
             row_at[q] = q * filters
         z_at[q] = ((q // m) * ow + q % m) * filters
+    one_at = strided_range(1, 0)                  # (COPY's one offset)
     v_rows = strided_range(block, channels)       # V[xi]'s rows and columns
     channel_at = strided_range(channels, 1)
     units = n * th * (tw if per_unit == 1 else 1)
@@ -358,10 +359,8 @@ def _tiles(t, a, geometry, col_off, u, ldu, bias, code, alpha, z, y, dy, dz, dw_
             for q in range(outs):
                 row, col = m * ty + q // m, m * tx + q % m
                 if row < oh and col < ow:
-                    target_row = z[(sample * oh + row) * ow + col]
-                    source_row = outputs[(outs * i + q) * filters:(outs * i + q + 1) * filters]
-                    for k in range(filters):
-                        target_row[k] = source_row[k]
+                    apply_map(COPY, outputs, (outs * i + q) * filters, one_at, zf,
+                              ((sample * oh + row) * ow + col) * filters, one_at, filters)
         first, last = s // th, (stop - 1) // th
         epilogue(z, bias, code, alpha, y, (first * oh + m * (s % th)) * ow,
                  (last * oh + smaller(m * ((stop - 1) % th) + m, oh)) * ow)
