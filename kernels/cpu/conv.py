@@ -108,9 +108,10 @@ def conv2d_backward(w2, source, z, y, dy, kh, kw, sh, sw, pad_top, pad_left, oh,
     if winograd.fits(kh, kw, sh, sw, channels, filters) and oh % 2 == 0 and ow % 2 == 0:
         with_dx = dx.shape[0] > 0 and winograd_gradient.input_gradient_fits(channels, filters)
         dz = winograd_gradient.weight_gradient(source, oh // 2, ow // 2, z, y, dy, code, alpha,
-                                               dz, dw2, db, chunks, None,
-                                               w2 if with_dx else None,
-                                               dx if with_dx else None, pad_top, pad_left)
+                                               dz, dw2, db, chunks,
+                                               w2=w2 if with_dx else None,
+                                               dx=dx if with_dx else None,
+                                               pad_top=pad_top, pad_left=pad_left)
         if with_dx:
             return
     else:
@@ -170,8 +171,8 @@ def conv2d_pool_backward(w2, source, y, arg, dy, kh, kw, sh, sw, pad_top, pad_le
         with_dx = dx.shape[0] > 0 and winograd_gradient.input_gradient_fits(channels, filters)
         dz = winograd_gradient.weight_gradient(
             source, poh, pow_, rows, rows, grad, code, alpha, None, dw2, db, chunks,
-            arg.reshape(-1, filters), w2 if with_dx else None, dx if with_dx else None,
-            pad_top, pad_left)
+            arg=arg.reshape(-1, filters), w2=w2 if with_dx else None,
+            dx=dx if with_dx else None, pad_top=pad_top, pad_left=pad_left)
         if with_dx:
             return
     else:
