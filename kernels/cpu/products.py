@@ -95,7 +95,7 @@ def product_rows(a, row_off, col_off, b, bias, code, alpha, z, y, chunks, group=
                 and y is z and n >= chunks * WIDEST_PANEL):
             # a plain product (matmul, an input gradient) wide enough for a
             # panel each: split by columns, each thread packs its own
-            on_threads(_columns_address(), a, row_off, col_off, b, np.int64(ldb), bias,
+            on_threads(body_address(_columns), a, row_off, col_off, b, np.int64(ldb), bias,
                        np.int64(code), np.float32(alpha), z, y, z, z, _EMPTY2, _EMPTY2,
                        np.int64(chunks), np.int64(group), _NO_ARG, _NO_ROWS, _NO_ROWS,
                        _EMPTY1, callee_addresses())
@@ -195,11 +195,6 @@ _NO_SLOT = np.zeros((1, 0), dtype=np.float32)
 _EMPTY2 = np.zeros((0, 0), dtype=np.float32)
 
 
-@functools.lru_cache(maxsize=None)
-def _columns_address():
-    return np.int64(address_of(_columns, BODY_SIGNATURE))
-
-
 @kernel(inner=True)
 def _columns(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw_partial,
              db_partial, chunks, group, arg, origins, runs, target, callees):
@@ -233,15 +228,16 @@ def over_arena(body, w, g, slots, constants, flags, chunks, tables=(_NO_ROWS, _N
     """
     rows = [s.reshape(1, -1) if s.shape[0] > 0 else _NO_SLOT for s in slots]
     rows += [_NO_SLOT] * (3 - len(rows))
-    on_threads(_address(body), g, tables[0], tables[1], _NO_SLOT, _FIRST,
+    on_threads(body_address(body), g, tables[0], tables[1], _NO_SLOT, _FIRST,
                np.asarray(constants, dtype=np.float32), np.int64(flags), np.float32(0.0),
                rows[0], rows[1], rows[2], _NO_SLOT, _NO_SLOT, _NO_SLOT, np.int64(chunks),
                _FIRST, _NO_ARG, _NO_ROWS, _NO_ROWS, w, _NO_ROWS)
 
 
 @functools.lru_cache(maxsize=None)
-def _address(body):
-    """A thread body's address (compiled for BODY_SIGNATURE the first time)."""
+def body_address(body):
+    """A thread body's address, the ``body`` argument of ``on_threads``
+    (compiled for BODY_SIGNATURE the first time; every launcher asks here)."""
     return np.int64(address_of(body, BODY_SIGNATURE))
 
 

@@ -38,8 +38,7 @@ from ._jit import kernel
 from .activations import row_range
 from .cache_sizes import L2_BYTES
 from .gemm import strided_offsets, tile_rows_for
-from .pointer import address_of
-from .products import (BODY_SIGNATURE, EPILOGUE, GEMM, WINDOW_MAX, callee_addresses,
+from .products import (EPILOGUE, GEMM, WINDOW_MAX, body_address, callee_addresses,
                        epilogue_at, gemm_at, on_threads, over_arena, window_max_at)
 from .scalars import larger, smaller
 from .tile import V
@@ -215,15 +214,10 @@ def _launch(source, w2, b, code, alpha, oh, ow, th, tw, z, y, arg, group, m, chu
     pooled_windows = group > 1 and m == 2
     block = tiles_per_step(channels, filters, m, 1 if pooled_windows else tw)
     geometry = np.array([n, height, width, channels, oh, ow, th, tw, block, m], dtype=np.int64)
-    on_threads(_body(), source.reshape(-1), geometry, _NO_ROWS, u, np.int64(filters), b,
-               np.int64(code), _F32(alpha), z, y, _EMPTY2, _EMPTY2, _EMPTY2, _EMPTY2,
-               np.int64(chunks), np.int64(group), arg, _NO_ROWS, _NO_ROWS, _EMPTY1,
-               callee_addresses())
-
-
-@functools.lru_cache(maxsize=None)
-def _body():
-    return np.int64(address_of(_tiles, BODY_SIGNATURE))
+    on_threads(body_address(_tiles), source.reshape(-1), geometry, _NO_ROWS, u,
+               np.int64(filters), b, np.int64(code), _F32(alpha), z, y, _EMPTY2, _EMPTY2,
+               _EMPTY2, _EMPTY2, np.int64(chunks), np.int64(group), arg, _NO_ROWS, _NO_ROWS,
+               _EMPTY1, callee_addresses())
 
 
 @kernel(inline=True)

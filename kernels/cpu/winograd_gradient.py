@@ -35,8 +35,6 @@ even (whole tiles), for a plain one; dx too where its products, ``filters``
 deep, pay (``input_gradient_fits``), else dz is returned for col2im
 (``conv.py``).
 """
-import functools
-
 import numpy as np
 
 from ._jit import kernel
@@ -45,8 +43,7 @@ from . import winograd
 from .cache_sizes import L2_BYTES
 from .placement import place
 from .gemm import strided_offsets
-from .pointer import address_of
-from .products import (BODY_SIGNATURE, GEMM, GRAD, ROUTE, callee_addresses, flat_view,
+from .products import (GEMM, GRAD, ROUTE, body_address, callee_addresses, flat_view,
                        gemm_at, grad_rows_at, on_threads, route_at)
 from .scalars import larger, smaller
 from .tile import V
@@ -112,14 +109,14 @@ def weight_gradient(source, th, tw, z, y, dy, code, alpha, dz, dw2, db, chunks, 
     for phase in ((0, 1) if with_dx else (-1,)):
         geometry = np.array([n, height, width, channels, 2 * th, 2 * tw, th, tw, block, phase],
                             dtype=np.int64)
-        on_threads(_address(_tile_gradients), source.reshape(-1), geometry, _NO_ROWS, dz,
+        on_threads(body_address(_tile_gradients), source.reshape(-1), geometry, _NO_ROWS, dz,
                    np.int64(0), ut, np.int64(code), np.float32(alpha), z, y, dy, dz,
                    partial, db_partial, np.int64(chunks), np.int64(4 if pooled else 1),
                    arg if pooled else _NO_ARG, _NO_ROWS, _NO_ROWS,
                    flat_view(region) if with_dx else _EMPTY1, callee_addresses())
     # dw as (9, filters, channels), the products' layout, then in Keras's order
     by_filter = workspace("winograd_gradient_dw", (9, filters, channels))
-    on_threads(_address(_filter_gradients), _EMPTY1, strided_offsets(16, pairs),
+    on_threads(body_address(_filter_gradients), _EMPTY1, strided_offsets(16, pairs),
                strided_offsets(9, pairs), _EMPTY2, np.int64(0), _EMPTY1, np.int64(0),
                np.float32(0.0), _EMPTY2, _EMPTY2, _EMPTY2, _EMPTY2, partial, _EMPTY2,
                np.int64(min(chunks, pairs // V)), np.int64(0), _NO_ARG, _NO_ROWS, _NO_ROWS,
@@ -141,11 +138,6 @@ def input_gradient_fits(channels, filters):
     deep and ``channels`` wide, the forward's with the two swapped, so they
     must fit Winograd's layout (``winograd.fits``) the same way."""
     return winograd.fits(3, 3, 1, 1, filters, channels)
-
-
-@functools.lru_cache(maxsize=None)
-def _address(body):
-    return np.int64(address_of(body, BODY_SIGNATURE))
 
 
 @kernel(inline=True)
