@@ -171,9 +171,13 @@ def route_to_max(y, dy, arg, group, code, alpha, b, w0, w1, first, db_partial):
     width = b.shape[1]
     sums = db_partial.shape[0] > 0
     whole = n // V * V if group <= 4 else 0
-    value = np.empty(n, dtype=np.float32)
     b_flat = b.reshape(-1)
     gated = code == RELU
+    # g is only kept for channels past the whole vectors or an activation other
+    # than ReLU and the identity (this runs once a row of windows: no
+    # allocation when it is not needed, an empty array of the same type)
+    needed = whole < n or not (gated or code == LINEAR)
+    value = np.empty(n, dtype=np.float32) if needed else b_flat[:0]
     for w in range(w0, w1):
         out, grad, at = y[w], dy[w], arg[w]
         if code == RELU:
