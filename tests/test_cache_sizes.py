@@ -55,6 +55,21 @@ def test_slice_depth_fills_half_the_l2(l2, panel, depth):
     assert got == 128 or got == 1024 or 4 * got * (72 + panel) <= l2 // 2 < 4 * (got + 1) * (72 + panel)
 
 
+@pytest.mark.parametrize("l1, panel, depth", [
+    (32 << 10, 16, 256),     # AVX2 panels in half of a 32 KB L1 (AMD Zen 3 / 4, Intel client)
+    (48 << 10, 16, 384),     # ... of a 48 KB L1 (Intel since Ice Lake)
+    (48 << 10, 64, 963),     # AVX-512 panels: 96 rows in half the L1, too shallow: the L2 rule
+    (64 << 10, 64, 963),
+    (0, 16, 1024),           # no L1 given: the L2 rule (capped)
+])
+def test_a_panel_that_fits_half_the_l1_deep_enough_stays_there(l1, panel, depth):
+    got = gemm.slice_depth_limit(1 << 20, panel, rows=72, l1_bytes=l1)
+    assert got == depth
+    if got != gemm.slice_depth_limit(1 << 20, panel, rows=72):
+        assert gemm.L1_PANEL_DEPTH <= got and 4 * got * panel <= l1 // 2
+
+
 def test_the_gemm_uses_this_machines_blocking():
-    assert gemm.DEPTH == gemm.slice_depth_limit(cache_sizes.L2_BYTES)
+    assert gemm.DEPTH == gemm.slice_depth_limit(cache_sizes.L2_BYTES,
+                                                l1_bytes=cache_sizes.L1_BYTES)
     assert gemm.ROW_BLOCK % 6 == 0 and gemm.ROW_BLOCK % 8 == 0   # whole tiles of either height

@@ -68,10 +68,10 @@ def data_cache_bytes(root=_SYSFS):
     return {level: found[level] for level in DEFAULT_BYTES}
 
 
-#: this CPU's per-core L2 size in bytes (what the GEMM blocking follows)
-L2_BYTES = data_cache_bytes()[2]
+#: this CPU's per-core L1 data and L2 sizes in bytes (what the GEMM blocking follows)
+L1_BYTES, L2_BYTES = (data_cache_bytes()[level] for level in (1, 2))
 
 
 def fingerprint():
     """What the compiled kernels depend on here, as text for their cache stamp."""
-    return f"l2={L2_BYTES}"
+    return f"l1={L1_BYTES},l2={L2_BYTES}"

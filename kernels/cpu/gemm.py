@@ -15,7 +15,7 @@ import numpy as np
 from numba import types
 
 from ._jit import kernel
-from .cache_sizes import L2_BYTES
+from .cache_sizes import L1_BYTES, L2_BYTES
 from .scalars import larger, smaller
 from .tile import tile_fma, V
 
@@ -34,23 +34,36 @@ ROW_BLOCK = 72
 WIDEST_PANEL = (4 if V == 16 else 2) * V
 
 
-def slice_depth_limit(l2_bytes, panel=WIDEST_PANEL, rows=ROW_BLOCK):
-    """The deepest reduction slice whose A block (``rows`` x depth) and one B
-    panel (depth x ``panel``) fill at most half of the L2, between 128 and 1024.
+def slice_depth_limit(l2_bytes, panel=WIDEST_PANEL, rows=ROW_BLOCK, l1_bytes=0):
+    """The deepest reduction slice that keeps a B panel (depth x ``panel``
+    floats), which every tile of a row block reads, in cache between them: in
+    half of the L1 where that holds one at least L1_PANEL_DEPTH deep, else
+    with an A block (``rows`` x depth) in half of the L2, between 128 and 1024.
 
-    A block stays in L2 while every panel of its slice passes, a panel stays in
-    L2 while every tile of the block reads it (it does not fit in L1 at any useful
-    depth), and each slice reads and writes C once more: so the slices are as
-    deep as the L2 allows. On AMD Zen 5 (1 MB L2, AVX-512: 1024 deep, 64 rows
-    or 963 and 72) matmul at n = 1024 / 1536 / 2048, 2 threads, ran 1.07 /
-    1.13 / 1.17x as fast as at the former 256 and 256, 1.0x at n <= 512 and on
-    the seed CNN. Past 1024 the C traffic saved is under one pass per 2048
-    flops per element."""
+    AVX2's 16-float panels fit half of a 32 KB L1 256 deep (48 KB: 384). On
+    AMD Zen 4 with AVX-512 turned off (AVX2 tiles, 2 threads, OpenBLAS's
+    Haswell kernels; compare.py's GEMM worker, 3 runs) 256 deep against the
+    former 1024 gave 88 vs 81% of OpenBLAS at n = 1024 and 94 vs 75% at 2048;
+    384 did as well, 512 (the whole L1) in between.
+
+    AVX-512's 64-float panels are 256 bytes a row: half an L1 holds 64 to 96
+    rows, too shallow, so the panel stays in L2, the A block too while every
+    panel of its slice passes, and each slice reads and writes C once more:
+    the slices are as deep as the L2 allows. On AMD Zen 5 (1 MB L2, AVX-512:
+    1024 deep, 64 rows or 963 and 72) matmul at n = 1024 / 1536 / 2048, 2
+    threads, ran 1.07 / 1.13 / 1.17x as fast as at the former 256 and 256,
+    1.0x at n <= 512 and on the seed CNN. Past 1024 the C traffic saved is
+    under one pass per 2048 flops per element."""
+    in_l1 = l1_bytes // 2 // (4 * panel)
+    if in_l1 >= L1_PANEL_DEPTH:
+        return int(min(1024, in_l1))
     return int(min(1024, max(128, l2_bytes // 2 // (4 * (rows + panel)))))
 
 
+#: the shallowest slice worth keeping a B panel in L1 for (see slice_depth_limit)
+L1_PANEL_DEPTH = 256
 #: this CPU's slice depth limit
-DEPTH = slice_depth_limit(L2_BYTES)
+DEPTH = slice_depth_limit(L2_BYTES, l1_bytes=L1_BYTES)
 #: 0 as a plain int64 (a literal 0 argument would compile a callee once more)
 _NONE = np.int64(0)
 
