@@ -42,9 +42,9 @@ def slice_depth_limit(l2_bytes, panel=WIDEST_PANEL, rows=ROW_BLOCK, l1_bytes=0):
 
     AVX2's 16-float panels fit half of a 32 KB L1 256 deep (48 KB: 384). On
     AMD Zen 4 with AVX-512 turned off (AVX2 tiles, 2 threads, OpenBLAS's
-    Haswell kernels; compare.py's GEMM worker, 3 runs) 256 deep against the
-    former 1024 gave 88 vs 81% of OpenBLAS at n = 1024 and 94 vs 75% at 2048;
-    384 did as well, 512 (the whole L1) in between.
+    Haswell kernels; compare.py's GEMM worker, means of 3 runs) 256 deep
+    against the former 1024 gave 88 vs 81% of OpenBLAS at n = 1024 and 94 vs
+    75% at 2048; 384 did as well, 512 (the whole L1) in between.
 
     AVX-512's 64-float panels are 256 bytes a row: half an L1 holds 64 to 96
     rows, too shallow, so the panel stays in L2, the A block too while every
