@@ -26,56 +26,75 @@ _ONE = np.float32(1.0)
 _HALF = np.float32(0.5)
 
 
-@kernel
 def categorical_crossentropy(out, target, mode, epsilon, scale, losses, grad):
-    """-sum(t * log p) per row; ``out`` holds probabilities or logits per ``mode``."""
+    """-sum(t * log p) per row; ``out`` holds probabilities or logits per ``mode``.
+
+    Host code: each kind of ``out`` is a kernel of its own, so a model compiles
+    only the one it uses (both in one kernel took 0.40 s to compile, the
+    probabilities' alone 0.25 s: AMD EPYC Zen 4)."""
+    if mode == FROM_LOGITS:
+        _crossentropy_of_logits(out, target, scale, losses, grad)
+    else:
+        _crossentropy_of_probabilities(out, target, mode, epsilon, scale, losses, grad)
+
+
+@kernel
+def _crossentropy_of_logits(out, target, scale, losses, grad):
+    """categorical_crossentropy of logits, through a log-sum-exp (no clipping)."""
+    rows, cols = out.shape
+    for r in range(rows):
+        m = out[r, 0]
+        for c in range(1, cols):
+            m = larger(m, out[r, c])
+        s = _ZERO
+        for c in range(cols):
+            s += np.float32(math.exp(out[r, c] - m))
+        lse = m + np.float32(math.log(s))
+        loss = _ZERO
+        tsum = _ZERO
+        for c in range(cols):
+            loss += target[r, c] * (lse - out[r, c])
+            tsum += target[r, c]
+        for c in range(cols):
+            p = np.float32(math.exp(out[r, c] - lse))
+            grad[r, c] = scale * (p * tsum - target[r, c])
+        losses[r] = loss
+
+
+@kernel
+def _crossentropy_of_probabilities(out, target, mode, epsilon, scale, losses, grad):
+    """categorical_crossentropy of probabilities: renormalised, clipped; with
+    FUSED_OUTPUT the gradient is carried through the softmax that made them."""
     rows, cols = out.shape
     hi = _ONE - epsilon
     for r in range(rows):
-        if mode == FROM_LOGITS:
-            m = out[r, 0]
-            for c in range(1, cols):
-                m = larger(m, out[r, c])
-            s = _ZERO
-            for c in range(cols):
-                s += np.float32(math.exp(out[r, c] - m))
-            lse = m + np.float32(math.log(s))
-            loss = _ZERO
-            tsum = _ZERO
-            for c in range(cols):
-                loss += target[r, c] * (lse - out[r, c])
-                tsum += target[r, c]
-            for c in range(cols):
-                p = np.float32(math.exp(out[r, c] - lse))
-                grad[r, c] = scale * (p * tsum - target[r, c])
-        else:
-            total = _ZERO
-            for c in range(cols):
-                total += out[r, c]
-            loss = _ZERO
-            masked_t = _ZERO
-            for c in range(cols):
-                q = out[r, c] / total
-                inside = q > epsilon and q < hi
-                q = smaller(larger(q, epsilon), hi)
-                loss -= target[r, c] * np.float32(math.log(q))
-                # dL/dp_c = -t_c m_c / p_c + sum_k(t_k m_k) / S
-                if inside:
-                    grad[r, c] = -target[r, c] / out[r, c]
-                    masked_t += target[r, c]
-                else:
-                    grad[r, c] = _ZERO
-            inv_total = masked_t / total
-            dot = _ZERO
-            for c in range(cols):
-                g = grad[r, c] + inv_total
-                grad[r, c] = g
-                dot += g * out[r, c]
-            for c in range(cols):
-                if mode == FUSED_OUTPUT:
-                    grad[r, c] = scale * out[r, c] * (grad[r, c] - dot)
-                else:
-                    grad[r, c] *= scale
+        total = _ZERO
+        for c in range(cols):
+            total += out[r, c]
+        loss = _ZERO
+        masked_t = _ZERO
+        for c in range(cols):
+            q = out[r, c] / total
+            inside = q > epsilon and q < hi
+            q = smaller(larger(q, epsilon), hi)
+            loss -= target[r, c] * np.float32(math.log(q))
+            # dL/dp_c = -t_c m_c / p_c + sum_k(t_k m_k) / S
+            if inside:
+                grad[r, c] = -target[r, c] / out[r, c]
+                masked_t += target[r, c]
+            else:
+                grad[r, c] = _ZERO
+        inv_total = masked_t / total
+        dot = _ZERO
+        for c in range(cols):
+            g = grad[r, c] + inv_total
+            grad[r, c] = g
+            dot += g * out[r, c]
+        for c in range(cols):
+            if mode == FUSED_OUTPUT:
+                grad[r, c] = scale * out[r, c] * (grad[r, c] - dot)
+            else:
+                grad[r, c] *= scale
         losses[r] = loss
 
 
