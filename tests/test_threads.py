@@ -191,3 +191,25 @@ def test_backend_applies_the_thread_limit():
     assert backend.num_threads() == numba.config.NUMBA_NUM_THREADS
     limit = backend._state["limit"]
     assert limit is False or isinstance(limit, threads.ThreadLimit)
+
+
+@pytest.mark.parametrize("name", ["on_threads", "bias_activation_backward"])
+def test_a_parallel_kernel_is_one_parallel_loop(name):
+    """Each call of a parallel kernel wakes the threads once: Numba turns
+    array expressions and np.zeros outside the prange into parallel loops of
+    their own (one more launch every call), so these kernels have none. Compiled
+    afresh here: a kernel loaded from the cache carries no parfor report."""
+    from numba import types
+    from nbkeras.kernels.cpu import activations, products
+    f1, f2 = types.float32[::1], types.float32[:, ::1]
+    signatures = {
+        "on_threads": (products.on_threads, products.BODY_SIGNATURE.args),
+        "bias_activation_backward": (activations.bias_activation_backward,
+                                     (f2, f2, f2, types.int64, types.float32, f2, f1,
+                                      types.int64)),
+    }
+    kernel, args = signatures[name]
+    fresh = numba.njit(parallel=True)(kernel.py_func)
+    fresh.compile(args)
+    report = fresh.get_metadata(fresh.signatures[0])["parfor_diagnostics"]
+    assert len(report.initial_parfors) == 1

@@ -204,10 +204,15 @@ def bias_activation_forward(z, b, code, alpha, y, chunks):
 @kernel(parallel=True)
 def bias_activation_backward(z, y, dy, code, alpha, dz, db, chunks):
     """dz = dy * f'(z) and, when ``db`` is non-empty, db = column sums of dz."""
-    partial = np.zeros((chunks, db.shape[0]), dtype=np.float32)
+    # zeroed by each thread: np.zeros in a parallel kernel is a parallel loop
+    # of its own, one more launch on every call (and more to compile)
+    partial = np.empty((chunks, db.shape[0]), dtype=np.float32)
     for t in prange(chunks):
+        part = partial[t]
+        for k in range(part.shape[0]):
+            part[k] = _ZERO
         r0, r1 = row_range(z.shape[0], chunks, t)
-        activation_grad_rows(z, y, dy, code, alpha, dz, r0, r1, partial[t])
+        activation_grad_rows(z, y, dy, code, alpha, dz, r0, r1, part)
     if db.shape[0] > 0:
         sum_partials(partial, db)
 

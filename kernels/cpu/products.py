@@ -262,7 +262,10 @@ def on_threads(body, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, d
     costs 1.3-1.8 s to compile).
     """
     run = _body_at(body)
-    taken = np.zeros(1, dtype=np.int64)
+    # (np.empty and a store: np.zeros in a parallel kernel is a parallel loop
+    # of its own, one more launch on every call: 9.4 -> 8.1 us a 16x16 matmul)
+    taken = np.empty(1, dtype=np.int64)
+    taken[0] = 0
     for _ in prange(chunks):
         t = take(taken)
         while t < chunks:
