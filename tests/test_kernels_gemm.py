@@ -173,3 +173,23 @@ def test_one_compiled_product_serves_every_caller(ops):
     for kernel in (products.on_threads, products._chunk, products._add_partials,
                    gemm.gemm_rows):
         assert len(kernel.signatures) == 1, (kernel, kernel.signatures)
+
+
+@pytest.mark.parametrize("m", [9, 18, 27, 45, gemm.ROW_BLOCK + 27, 8, 16, 64, 100])
+def test_tall_tiles_where_they_waste_fewer_rows(ops, m):
+    """2-vector panels of 9, 27, ... rows take the taller tile (AVX-512) and
+    the others the 8-row one: whole and partial panels, after 4-vector ones,
+    over one and several reduction slices, give NumPy's product either way."""
+    from nbkeras.kernels.cpu.tile import V
+    last = (m - 1) % gemm.ROW_BLOCK + 1
+    fewer_unused = -last % (gemm.MR2 + 1) < -last % gemm.MR2
+    assert gemm.tall_tiles(m) == (V == 16 and fewer_unused)
+    rng = np.random.default_rng(m)
+    for k in (27, DEPTH + 5):
+        for n in (2 * V, 2 * V - 5, 6 * V if V == 16 else 4 * V, 6 * V - 3):
+            a = rng.standard_normal((m, k)).astype(np.float32)
+            b = rng.standard_normal((k, n)).astype(np.float32)
+            out = np.full((m, n), np.nan, np.float32)
+            ops.matmul(a, b, out, 1)
+            want = a.astype(np.float64) @ b.astype(np.float64)
+            np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-3)
