@@ -83,9 +83,10 @@ def padded_width(n):
 _padded_width = kernel(inline=True)(padded_width)
 
 
-def tile_rows(nv):
-    """Rows of the tile used for a panel of ``nv`` vectors."""
-    return MR4 if nv == 4 else (MR2 if nv == 2 else MR1)
+def tile_rows(nv, tall=False):
+    """Rows of the tile used for a panel of ``nv`` vectors (``tall``: in a
+    product that takes the taller 2-vector tile, ``tall_tiles``)."""
+    return MR4 if nv == 4 else ((MR2_TALL if tall else MR2) if nv == 2 else MR1)
 
 
 def panel_vectors(left):
@@ -131,7 +132,7 @@ def _panel(a, row_off, r0, r1, col_off, k0, k1, b, b0, ldb, c, c0, ldc, accumula
     Each tile shape has one call site, and the 4-vector one exists only where
     the registers hold it (AVX-512): every call site is another copy of the
     tile code for LLVM to compile."""
-    mr = MR2_TALL if tall and nv == 2 else _tile_rows(nv)
+    mr = _tile_rows(nv, tall)
     k = k1 - k0
     add = accumulate and direct
     valid = 0
@@ -249,7 +250,7 @@ def _row_blocks(a, row_off, r0, r1, col_off, k0, k1, b, ldb, base, n, c, ldc, ac
             # a whole panel goes straight to C; the last, partial one is computed
             # a tile at a time into ``scratch`` and its valid columns copied
             whole = j0 + width <= n
-            step = re - rb if whole else (MR2_TALL if tall and nv == 2 else _tile_rows(nv))
+            step = re - rb if whole else _tile_rows(nv, tall)
             for r in range(rb, re, step):
                 valid = _panel(a, row_off, r, smaller(re, r + step), col_off, k0, k1, b, b0,
                                stride, c if whole else scratch, j0 if whole else _NONE,
