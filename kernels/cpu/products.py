@@ -55,9 +55,12 @@ _DEPTH = 1024
 _ROWS_EACH = 16
 #: index 0 as a plain int64: a literal 0 would compile a callee once more
 _FIRST = np.int64(0)
-_EMPTY1 = np.zeros(0, dtype=np.float32)
-_NO_ARG = np.zeros((0, 0), dtype=np.int8)
-_NO_ROWS = np.zeros(0, dtype=np.int64)
+#: the arguments of ``on_threads`` a thread body does not use (shared with the
+#: Winograd launchers): empty arrays of the one type each argument compiles for
+EMPTY1 = np.zeros(0, dtype=np.float32)
+EMPTY2 = np.zeros((0, 0), dtype=np.float32)
+NO_ARG = np.zeros((0, 0), dtype=np.int8)
+NO_ROWS = np.zeros(0, dtype=np.int64)
 
 
 def flat_view(a):
@@ -69,7 +72,7 @@ def flat_view(a):
 
 def no_bias():
     """The empty bias of a product without one."""
-    return _EMPTY1
+    return EMPTY1
 
 
 def product_rows(a, row_off, col_off, b, bias, code, alpha, z, y, chunks, group=1, arg=None):
@@ -96,17 +99,17 @@ def product_rows(a, row_off, col_off, b, bias, code, alpha, z, y, chunks, group=
             # a plain product (matmul, an input gradient) wide enough for a
             # panel each: split by columns, each thread packs its own
             on_threads(body_address(_columns), a, row_off, col_off, b, np.int64(ldb), bias,
-                       np.int64(code), np.float32(alpha), z, y, z, z, _EMPTY2, _EMPTY2,
-                       np.int64(chunks), np.int64(group), _NO_ARG, _NO_ROWS, _NO_ROWS,
-                       _EMPTY1, callee_addresses())
+                       np.int64(code), np.float32(alpha), z, y, z, z, EMPTY2, EMPTY2,
+                       np.int64(chunks), np.int64(group), NO_ARG, NO_ROWS, NO_ROWS,
+                       EMPTY1, callee_addresses())
             return
         # weights that every row block reads: packed into panels once, here
         packed = np.empty((b.shape[0], padded_width(n)), dtype=np.float32)
         pack_b(b, n, packed.reshape(-1))
         b, ldb = packed, 0
     _product(a, row_off, col_off, b, ldb, bias, np.int64(code), np.float32(alpha), z, y, z, z,
-             _EMPTY1, _EMPTY1, chunks, np.int64(group), _NO_ARG if arg is None else arg,
-             _NO_ROWS, _NO_ROWS, _EMPTY1)
+             EMPTY1, EMPTY1, chunks, np.int64(group), NO_ARG if arg is None else arg,
+             NO_ROWS, NO_ROWS, EMPTY1)
 
 
 def patch_gradient(a, row_off, col_off, b, n, origins, runs, target, samples, chunks):
@@ -123,9 +126,9 @@ def patch_gradient(a, row_off, col_off, b, n, origins, runs, target, samples, ch
     callees = callee_addresses()
     if callees[PATCHES] == 0:   # (compiled on first use: see _entries)
         callees[PATCHES] = address_of(add_patches, _CALLEES[PATCHES][1])
-    _product(a, row_off, col_off, b, b.shape[1], _EMPTY1, np.int64(LINEAR), np.float32(0.0),
-             shape, shape, shape, shape, _EMPTY1, _EMPTY1, chunks,
-             np.int64(row_off.shape[0] // samples), _NO_ARG, origins, runs, target)
+    _product(a, row_off, col_off, b, b.shape[1], EMPTY1, np.int64(LINEAR), np.float32(0.0),
+             shape, shape, shape, shape, EMPTY1, EMPTY1, chunks,
+             np.int64(row_off.shape[0] // samples), NO_ARG, origins, runs, target)
 
 
 
@@ -146,9 +149,9 @@ def weight_gradient(a, row_off, col_off, z, y, dy, code, alpha, dz, dw, db, chun
         dzb = np.empty((windows * group if keep else 0, npad), dtype=np.float32)
     else:
         dzb = np.zeros((windows, npad), dtype=np.float32) if npad != n else dz
-    _product(a, row_off, col_off, dzb, npad, _EMPTY1, np.int64(code), np.float32(alpha), z, y,
+    _product(a, row_off, col_off, dzb, npad, EMPTY1, np.int64(code), np.float32(alpha), z, y,
              dy, dz, flat_view(dw), db, chunks, np.int64(group),
-             _NO_ARG if arg is None else arg, _NO_ROWS, _NO_ROWS, _EMPTY1)
+             NO_ARG if arg is None else arg, NO_ROWS, NO_ROWS, EMPTY1)
     return dzb
 
 
@@ -183,7 +186,7 @@ def _product(a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw, d
     on_threads(chunk, *args)
     if by_rows:
         dw_rows = dw.reshape(m, z.shape[1])
-        product_rows(a, row_off, col_off, b, _EMPTY1, LINEAR, 0.0, dw_rows, dw_rows, chunks)
+        product_rows(a, row_off, col_off, b, EMPTY1, LINEAR, 0.0, dw_rows, dw_rows, chunks)
     elif grad:
         on_threads(add, *args[:19], dw, callees)
     if db.shape[0] > 0:
@@ -192,7 +195,6 @@ def _product(a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw, d
 
 
 _NO_SLOT = np.zeros((1, 0), dtype=np.float32)
-_EMPTY2 = np.zeros((0, 0), dtype=np.float32)
 
 
 @kernel(inner=True)
@@ -212,7 +214,7 @@ def _columns(t, a, row_off, col_off, b, ldb, bias, code, alpha, z, y, dy, dz, dw
              b.reshape(-1)[j0:], ldb, j1 - j0, z.reshape(-1)[j0:], n, False)
 
 
-def over_arena(body, w, g, slots, constants, flags, chunks, tables=(_NO_ROWS, _NO_ROWS)):
+def over_arena(body, w, g, slots, constants, flags, chunks, tables=(NO_ROWS, NO_ROWS)):
     """Run ``body``, an element-wise thread body (the optimizer updates,
     ``optimizers.py``; the Winograd weight transform), on ``chunks`` threads by
     ``on_threads``: one parallel launcher for these too, where a parallel loop
@@ -231,7 +233,7 @@ def over_arena(body, w, g, slots, constants, flags, chunks, tables=(_NO_ROWS, _N
     on_threads(body_address(body), g, tables[0], tables[1], _NO_SLOT, _FIRST,
                np.asarray(constants, dtype=np.float32), np.int64(flags), np.float32(0.0),
                rows[0], rows[1], rows[2], _NO_SLOT, _NO_SLOT, _NO_SLOT, np.int64(chunks),
-               _FIRST, _NO_ARG, _NO_ROWS, _NO_ROWS, w, _NO_ROWS)
+               _FIRST, NO_ARG, NO_ROWS, NO_ROWS, w, NO_ROWS)
 
 
 @functools.lru_cache(maxsize=None)

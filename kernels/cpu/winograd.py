@@ -38,8 +38,9 @@ from ._jit import kernel
 from .activations import row_range
 from .cache_sizes import L2_BYTES
 from .gemm import strided_offsets, tile_rows_for
-from .products import (EPILOGUE, GEMM, WINDOW_MAX, body_address, callee_addresses,
-                       epilogue_at, gemm_at, on_threads, over_arena, window_max_at)
+from .products import (EMPTY1, EMPTY2, EPILOGUE, GEMM, NO_ARG, NO_ROWS, WINDOW_MAX,
+                       body_address, callee_addresses, epilogue_at, gemm_at, on_threads,
+                       over_arena, window_max_at)
 from .scalars import larger, smaller
 from .tile import V
 from .vector_maps import (COPY, G6, INPUT_TILE, INPUT_TILE_6, OUTPUT_TILE, OUTPUT_TILE_6,
@@ -49,10 +50,6 @@ from .vector_maps import (COPY, G6, INPUT_TILE, INPUT_TILE_6, OUTPUT_TILE, OUTPU
 #: only ``channels`` deep. Batch 32, against the direct convolution (AMD Zen 3,
 #: 2 threads): 16 channels 0.72-0.91x, 24 0.96x, 32 1.3x, 64 1.0-1.7x
 MIN_CHANNELS = 32
-_NO_ROWS = np.zeros(0, dtype=np.int64)
-_EMPTY1 = np.zeros(0, dtype=np.float32)
-_EMPTY2 = np.zeros((0, 0), dtype=np.float32)
-_NO_ARG = np.zeros((0, 0), dtype=np.int8)
 #: the most tiles a step (a GEMM of 64 rows or more repacks its B operand on
 #: every call; seed CNN predict, AMD Zen 3: 120 tiles were 5-17% slower)
 _MOST_TILES = 60
@@ -187,7 +184,7 @@ def conv3x3_forward(source, w2, b, code, alpha, oh, ow, z, y, chunks, m=2):
     ``tiled_input_size(oh, ow, m)`` large), z and y (n*oh*ow, filters) as
     ``conv.conv2d_forward``'s, in tiles of m x m outputs (``tile_size``)."""
     _launch(source, w2, b, code, alpha, oh, ow, (oh + m - 1) // m, (ow + m - 1) // m, z, y,
-            _NO_ARG, 1, m, chunks)
+            NO_ARG, 1, m, chunks)
 
 
 def conv3x3_pool_forward(source, w2, b, code, alpha, y, arg, chunks):
@@ -203,7 +200,7 @@ def conv3x3_pool_forward(source, w2, b, code, alpha, y, arg, chunks):
     rows = y.reshape(-1, filters)
     m = 4 if arg.size == 0 and poh % 2 == 0 and pow_ % 2 == 0 else 2
     _launch(source, w2, b, code, alpha, 2 * poh, 2 * pow_, 2 * poh // m, 2 * pow_ // m, rows,
-            rows, arg.reshape(-1, filters) if arg.size else _NO_ARG, 4, m, chunks)
+            rows, arg.reshape(-1, filters) if arg.size else NO_ARG, 4, m, chunks)
 
 
 def _launch(source, w2, b, code, alpha, oh, ow, th, tw, z, y, arg, group, m, chunks):
@@ -214,10 +211,10 @@ def _launch(source, w2, b, code, alpha, oh, ow, th, tw, z, y, arg, group, m, chu
     pooled_windows = group > 1 and m == 2
     block = tiles_per_step(channels, filters, m, 1 if pooled_windows else tw)
     geometry = np.array([n, height, width, channels, oh, ow, th, tw, block, m], dtype=np.int64)
-    on_threads(body_address(_tiles), source.reshape(-1), geometry, _NO_ROWS, u,
-               np.int64(filters), b, np.int64(code), _F32(alpha), z, y, _EMPTY2, _EMPTY2,
-               _EMPTY2, _EMPTY2, np.int64(chunks), np.int64(group), arg, _NO_ROWS, _NO_ROWS,
-               _EMPTY1, callee_addresses())
+    on_threads(body_address(_tiles), source.reshape(-1), geometry, NO_ROWS, u,
+               np.int64(filters), b, np.int64(code), _F32(alpha), z, y, EMPTY2, EMPTY2,
+               EMPTY2, EMPTY2, np.int64(chunks), np.int64(group), arg, NO_ROWS, NO_ROWS,
+               EMPTY1, callee_addresses())
 
 
 @kernel(inline=True)

@@ -43,18 +43,14 @@ from . import winograd
 from .cache_sizes import L2_BYTES
 from .placement import place
 from .gemm import strided_offsets
-from .products import (GEMM, GRAD, ROUTE, body_address, callee_addresses, flat_view,
-                       gemm_at, grad_rows_at, on_threads, route_at)
+from .products import (EMPTY1, EMPTY2, GEMM, GRAD, NO_ARG, NO_ROWS, ROUTE, body_address,
+                       callee_addresses, flat_view, gemm_at, grad_rows_at, on_threads, route_at)
 from .scalars import larger, smaller
 from .tile import V
 from .vector_maps import (FILTER_GRADIENT, GRADIENT_TILE, INPUT_GRADIENT, INPUT_TILE, ZEROS,
                           apply_map)
 from .winograd import part_stride, strided_range, workspace
 
-_NO_ROWS = np.zeros(0, dtype=np.int64)
-_EMPTY1 = np.zeros(0, dtype=np.float32)
-_EMPTY2 = np.zeros((0, 0), dtype=np.float32)
-_NO_ARG = np.zeros((0, 0), dtype=np.int8)
 
 
 def tiles_per_step(channels, filters, tw, l2_bytes=L2_BYTES):
@@ -90,12 +86,12 @@ def weight_gradient(source, th, tw, z, y, dy, code, alpha, dz, dw2, db, chunks, 
     pooled = arg is not None
     with_dx = dx is not None
     if pooled:
-        dz = _EMPTY2 if with_dx else workspace("pooled_dz", (y.shape[0] * 4, filters))
+        dz = EMPTY2 if with_dx else workspace("pooled_dz", (y.shape[0] * 4, filters))
     block = tiles_per_step(channels, filters, tw)
     pairs = channels * filters
     partial = workspace("winograd_gradient", (chunks, 16 * pairs))
     db_partial = np.zeros((chunks, db.shape[0]), dtype=np.float32)
-    region, ut = _EMPTY1, _EMPTY1
+    region, ut = EMPTY1, EMPTY1
     if with_dx:
         whole = source.shape == dx.shape
         region = dx if whole else workspace("input_gradient", source.shape)
@@ -109,18 +105,18 @@ def weight_gradient(source, th, tw, z, y, dy, code, alpha, dz, dw2, db, chunks, 
     for phase in ((0, 1) if with_dx else (-1,)):
         geometry = np.array([n, height, width, channels, 2 * th, 2 * tw, th, tw, block, phase],
                             dtype=np.int64)
-        on_threads(body_address(_tile_gradients), source.reshape(-1), geometry, _NO_ROWS, dz,
+        on_threads(body_address(_tile_gradients), source.reshape(-1), geometry, NO_ROWS, dz,
                    np.int64(0), ut, np.int64(code), np.float32(alpha), z, y, dy, dz,
                    partial, db_partial, np.int64(chunks), np.int64(4 if pooled else 1),
-                   arg if pooled else _NO_ARG, _NO_ROWS, _NO_ROWS,
-                   flat_view(region) if with_dx else _EMPTY1, callee_addresses())
+                   arg if pooled else NO_ARG, NO_ROWS, NO_ROWS,
+                   flat_view(region) if with_dx else EMPTY1, callee_addresses())
     # dw as (9, filters, channels), the products' layout, then in Keras's order
     by_filter = workspace("winograd_gradient_dw", (9, filters, channels))
-    on_threads(body_address(_filter_gradients), _EMPTY1, strided_offsets(16, pairs),
-               strided_offsets(9, pairs), _EMPTY2, np.int64(0), _EMPTY1, np.int64(0),
-               np.float32(0.0), _EMPTY2, _EMPTY2, _EMPTY2, _EMPTY2, partial, _EMPTY2,
-               np.int64(min(chunks, pairs // V)), np.int64(0), _NO_ARG, _NO_ROWS, _NO_ROWS,
-               by_filter.reshape(-1), _NO_ROWS)
+    on_threads(body_address(_filter_gradients), EMPTY1, strided_offsets(16, pairs),
+               strided_offsets(9, pairs), EMPTY2, np.int64(0), EMPTY1, np.int64(0),
+               np.float32(0.0), EMPTY2, EMPTY2, EMPTY2, EMPTY2, partial, EMPTY2,
+               np.int64(min(chunks, pairs // V)), np.int64(0), NO_ARG, NO_ROWS, NO_ROWS,
+               by_filter.reshape(-1), NO_ROWS)
     keras_order = dw2.view()
     keras_order.shape = (9, channels, filters)   # (an error, never a copy written to)
     np.copyto(keras_order, by_filter.transpose(0, 2, 1))
