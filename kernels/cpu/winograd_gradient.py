@@ -52,7 +52,6 @@ from .vector_maps import (FILTER_GRADIENT, GRADIENT_TILE, INPUT_GRADIENT, INPUT_
 from .winograd import part_stride, strided_range, workspace
 
 
-
 def tiles_per_step(channels, filters, tw, l2_bytes=L2_BYTES):
     """Tiles a thread takes at a time: whole rows of ``tw`` tiles, chosen as the
     forward's (``winograd.tiles_per_step``) for the input gradient's products,
